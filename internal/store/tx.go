@@ -1,0 +1,224 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Tx is a journal transaction with typed accessors for each record kind.
+type Tx struct {
+	tx *bolt.Tx
+}
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func (t *Tx) get(bucket []byte, key string, v any) error {
+	raw := t.tx.Bucket(bucket).Get([]byte(key))
+	if raw == nil {
+		return ErrNotFound
+	}
+	return json.Unmarshal(raw, v)
+}
+
+func (t *Tx) put(bucket []byte, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s record: %w", bucket, err)
+	}
+	return t.tx.Bucket(bucket).Put(key, raw)
+}
+
+// nextID returns a new sequential identifier such as "run-000042".
+func (t *Tx) nextID(bucket []byte, prefix string) (string, error) {
+	n, err := t.tx.Bucket(bucket).NextSequence()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s-%06d", prefix, n), nil
+}
+
+func forEach[T any](t *Tx, bucket []byte, fn func(T) error) error {
+	return t.tx.Bucket(bucket).ForEach(func(_, raw []byte) error {
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		return fn(v)
+	})
+}
+
+func (t *Tx) putAlert(a *Alert) error {
+	b := t.tx.Bucket(bucketOutbox)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	a.Seq = seq
+	return t.put(bucketOutbox, u64(seq), a)
+}
+
+// PendingAlerts returns up to limit outbox alerts in arrival order.
+func (t *Tx) PendingAlerts(limit int) ([]Alert, error) {
+	var out []Alert
+	c := t.tx.Bucket(bucketOutbox).Cursor()
+	for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var a Alert
+		if err := json.Unmarshal(v, &a); err != nil {
+			return nil, fmt.Errorf("decode outbox alert: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// AckAlert removes a processed alert from the outbox. Do it in the same
+// transaction that records the alert's effects.
+func (t *Tx) AckAlert(seq uint64) error {
+	return t.tx.Bucket(bucketOutbox).Delete(u64(seq))
+}
+
+// Incident reads an incident by ID.
+func (t *Tx) Incident(id string) (Incident, error) {
+	var v Incident
+	return v, t.get(bucketIncidents, id, &v)
+}
+
+// IncidentByKey reads the incident for a detection key.
+func (t *Tx) IncidentByKey(key string) (Incident, error) {
+	id := t.tx.Bucket(bucketIncidentKeys).Get([]byte(key))
+	if id == nil {
+		return Incident{}, ErrNotFound
+	}
+	return t.Incident(string(id))
+}
+
+// PutIncident writes an incident, assigning an ID to a new one.
+func (t *Tx) PutIncident(in *Incident) error {
+	if in.ID == "" {
+		id, err := t.nextID(bucketIncidents, "inc")
+		if err != nil {
+			return err
+		}
+		in.ID = id
+	}
+	if in.Key != "" {
+		if err := t.tx.Bucket(bucketIncidentKeys).Put([]byte(in.Key), []byte(in.ID)); err != nil {
+			return err
+		}
+	}
+	return t.put(bucketIncidents, []byte(in.ID), in)
+}
+
+// ForEachIncident calls fn for every incident in ID order.
+func (t *Tx) ForEachIncident(fn func(Incident) error) error {
+	return forEach(t, bucketIncidents, fn)
+}
+
+// Run reads a run by ID.
+func (t *Tx) Run(id string) (Run, error) {
+	var v Run
+	return v, t.get(bucketRuns, id, &v)
+}
+
+// PutRun writes a run, assigning an ID to a new one.
+func (t *Tx) PutRun(r *Run) error {
+	if r.ID == "" {
+		id, err := t.nextID(bucketRuns, "run")
+		if err != nil {
+			return err
+		}
+		r.ID = id
+	}
+	return t.put(bucketRuns, []byte(r.ID), r)
+}
+
+// ForEachRun calls fn for every run in ID order.
+func (t *Tx) ForEachRun(fn func(Run) error) error {
+	return forEach(t, bucketRuns, fn)
+}
+
+// Approval reads an approval by ID.
+func (t *Tx) Approval(id string) (Approval, error) {
+	var v Approval
+	return v, t.get(bucketApprovals, id, &v)
+}
+
+// PutApproval writes an approval, assigning an ID to a new one.
+func (t *Tx) PutApproval(a *Approval) error {
+	if a.ID == "" {
+		id, err := t.nextID(bucketApprovals, "apr")
+		if err != nil {
+			return err
+		}
+		a.ID = id
+	}
+	return t.put(bucketApprovals, []byte(a.ID), a)
+}
+
+// ForEachApproval calls fn for every approval in ID order.
+func (t *Tx) ForEachApproval(fn func(Approval) error) error {
+	return forEach(t, bucketApprovals, fn)
+}
+
+// Guard reads the guardrail state for key; a missing one is empty.
+func (t *Tx) Guard(key string) (Guard, error) {
+	var g Guard
+	err := t.get(bucketGuards, key, &g)
+	if errors.Is(err, ErrNotFound) {
+		return Guard{Key: key}, nil
+	}
+	return g, err
+}
+
+// PutGuard writes guardrail state.
+func (t *Tx) PutGuard(g Guard) error {
+	return t.put(bucketGuards, []byte(g.Key), g)
+}
+
+var settingsKey = []byte("settings")
+
+// Settings reads drguard's global state; a missing one is the zero value.
+func (t *Tx) Settings() (Settings, error) {
+	var s Settings
+	err := t.get(bucketMeta, string(settingsKey), &s)
+	if errors.Is(err, ErrNotFound) {
+		return Settings{}, nil
+	}
+	return s, err
+}
+
+// PutSettings writes drguard's global state.
+func (t *Tx) PutSettings(s Settings) error {
+	return t.put(bucketMeta, settingsKey, s)
+}
+
+// Audit appends an entry to the audit log. The log has no update or delete.
+func (t *Tx) Audit(e AuditEntry) error {
+	b := t.tx.Bucket(bucketAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	e.Seq = seq
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	return t.put(bucketAudit, u64(seq), e)
+}
+
+// ForEachAudit calls fn for every audit entry in order.
+func (t *Tx) ForEachAudit(fn func(AuditEntry) error) error {
+	return forEach(t, bucketAudit, fn)
+}
