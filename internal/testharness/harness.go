@@ -286,3 +286,9 @@ func (u *osUser) chownTree(dir string) error {
 		return os.Lchown(p, u.uid, u.gid)
 	})
 }
+
+// procAttrAs returns process attributes that run a short command as u and
+// kill it if the test binary dies.
+func procAttrAs(u *osUser) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: u.cred, Pdeathsig: syscall.SIGKILL}
+}
