@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/prometheus/common/model"
+)
 
 // Alert is one detection as received, kept in the outbox until the engine
 // has processed it. Seq orders alerts by arrival.
@@ -69,6 +73,8 @@ const (
 	RunObsolete         = "obsolete"
 	RunInterrupted      = "interrupted"
 	RunDryRun           = "dry_run"
+	// RunBlocked is a run a guardrail stopped; Reason says which.
+	RunBlocked = "blocked"
 )
 
 // Step states.
@@ -128,6 +134,21 @@ type Step struct {
 	Output      string         `json:"output,omitempty"`
 	Error       string         `json:"error,omitempty"`
 	Result      map[string]any `json:"result,omitempty"`
+
+	// The step's plan, copied from the policy when the run was created so
+	// that a run executes what it showed even if the configuration changes.
+	Timeout          model.Duration `json:"timeout,omitempty"`
+	ApprovalRequired bool           `json:"approvalRequired,omitempty"`
+	ApprovalExpires  model.Duration `json:"approvalExpires,omitempty"`
+	OnFailure        string         `json:"onFailure,omitempty"`
+	Verify           *StepVerify    `json:"verify,omitempty"`
+}
+
+// StepVerify is a step's verification: the check to poll and how long it
+// may take to pass.
+type StepVerify struct {
+	Probe  string         `json:"probe"`
+	Within model.Duration `json:"within"`
 }
 
 // Approval states.
@@ -182,6 +203,10 @@ type Guard struct {
 	ActiveRunID string      `json:"activeRunId,omitempty"`
 	LastRunAt   time.Time   `json:"lastRunAt,omitempty"`
 	RunTimes    []time.Time `json:"runTimes,omitempty"`
+	// LastResults are the structured results of the latest successful
+	// steps for this (policy, target), by step name, so that a later run
+	// can refer to what an earlier one did.
+	LastResults map[string]map[string]any `json:"lastResults,omitempty"`
 }
 
 // Settings is drguard's persisted global state.

@@ -34,7 +34,10 @@ var (
 	bucketAudit        = []byte("audit")
 	bucketGuards       = []byte("guards")
 	bucketMeta         = []byte("meta")
-	allBuckets         = [][]byte{bucketOutbox, bucketIncidents, bucketIncidentKeys, bucketRuns, bucketApprovals, bucketAudit, bucketGuards, bucketMeta}
+	// bucketActiveRuns indexes the IDs of runs that are still active, so
+	// the engine need not scan every run ever journaled.
+	bucketActiveRuns = []byte("active_runs")
+	allBuckets       = [][]byte{bucketOutbox, bucketIncidents, bucketIncidentKeys, bucketRuns, bucketApprovals, bucketAudit, bucketGuards, bucketMeta, bucketActiveRuns}
 )
 
 // Store is an open journal. It is safe for concurrent use.
@@ -66,10 +69,14 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
+		rebuildIndex := tx.Bucket(bucketActiveRuns) == nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if rebuildIndex {
+			return (&Tx{tx: tx}).rebuildActiveRuns()
 		}
 		return nil
 	})

@@ -141,7 +141,48 @@ func (t *Tx) PutRun(r *Run) error {
 		}
 		r.ID = id
 	}
-	return t.put(bucketRuns, []byte(r.ID), r)
+	if err := t.put(bucketRuns, []byte(r.ID), r); err != nil {
+		return err
+	}
+	return t.indexRun(*r)
+}
+
+// indexRun keeps the active-run index in step with a run's state.
+func (t *Tx) indexRun(r Run) error {
+	b := t.tx.Bucket(bucketActiveRuns)
+	if r.Active() {
+		return b.Put([]byte(r.ID), []byte{})
+	}
+	return b.Delete([]byte(r.ID))
+}
+
+// rebuildActiveRuns fills the active-run index from the runs, for a journal
+// written before the index existed.
+func (t *Tx) rebuildActiveRuns() error {
+	return forEach(t, bucketRuns, func(r Run) error { return t.indexRun(r) })
+}
+
+// ActiveRuns returns every run that is pending, running or awaiting
+// approval, in ID order. It reads the active-run index that PutRun
+// maintains, so its cost does not grow with the journal's history.
+func (t *Tx) ActiveRuns() ([]Run, error) {
+	var ids []string
+	err := t.tx.Bucket(bucketActiveRuns).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Run, 0, len(ids))
+	for _, id := range ids {
+		r, err := t.Run(id)
+		if err != nil {
+			return nil, fmt.Errorf("active run %s: %w", id, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // ForEachRun calls fn for every run in ID order.

@@ -1,6 +1,249 @@
 package action
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
 
-// NewExec builds the exec action. (Placeholder until the engine lands.)
-func NewExec(Deps) (Action, error) { return nil, errors.New("exec action: not implemented yet") }
+// DefaultMaxOutputBytes caps the output an exec step captures.
+const DefaultMaxOutputBytes = 64 << 10
+
+// execWaitDelay is how long Wait waits for the output pipes after the
+// process exited or was killed, in case a grandchild that escaped the
+// process group still holds them.
+const execWaitDelay = 2 * time.Second
+
+// errTailBytes is how much of the output an error message quotes.
+const errTailBytes = 512
+
+// passedEnv are the only variables of drguard's own environment a child
+// sees; everything else it gets is explicit.
+var passedEnv = []string{"PATH", "HOME", "LANG"}
+
+// Exec runs a program from an argv list, never through a shell. Labels
+// reach it as DRGUARD_LABEL_<NAME> environment variables; its combined
+// output is captured up to a cap; a timeout kills its whole process group.
+//
+// Params: argv (list of strings, required; argv[0] is the program), env
+// (map of strings), dir (string), max_output_bytes (int, default 64 KiB).
+type Exec struct {
+	logger *slog.Logger
+}
+
+var _ Action = (*Exec)(nil)
+
+// NewExec builds the exec action.
+func NewExec(d Deps) (Action, error) {
+	l := d.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &Exec{logger: l}, nil
+}
+
+// Info declares exec neither destructive nor idempotent; a step may
+// override both.
+func (*Exec) Info() Info { return Info{} }
+
+// Validate checks the unrendered params.
+func (*Exec) Validate(params map[string]any) error {
+	if err := checkKnown(params, "argv", "env", "dir", "max_output_bytes"); err != nil {
+		return err
+	}
+	_, err := execParams(params, true)
+	return err
+}
+
+type execSpec struct {
+	argv      []string
+	env       map[string]string
+	dir       string
+	maxOutput int
+}
+
+func execParams(params map[string]any, unrendered bool) (execSpec, error) {
+	var s execSpec
+	var err error
+	if s.argv, err = stringListParam(params, "argv"); err != nil {
+		return s, err
+	}
+	if len(s.argv) == 0 || (!unrendered && s.argv[0] == "") {
+		return s, errors.New(`param "argv" is required: a list whose first element is the program`)
+	}
+	if s.env, err = stringMapParam(params, "env"); err != nil {
+		return s, err
+	}
+	if s.dir, err = stringParam(params, "dir", ""); err != nil {
+		return s, err
+	}
+	if s.maxOutput, err = intParam(params, "max_output_bytes", DefaultMaxOutputBytes, unrendered); err != nil {
+		return s, err
+	}
+	if s.maxOutput <= 0 {
+		return s, fmt.Errorf(`param "max_output_bytes" must be positive, got %d`, s.maxOutput)
+	}
+	return s, nil
+}
+
+// Run executes the program with a clean environment and waits for it,
+// killing its process group when ctx ends.
+func (x *Exec) Run(ctx context.Context, req Request) (Outcome, error) {
+	spec, err := execParams(req.Params, false)
+	if err != nil {
+		return Outcome{}, err
+	}
+	cmd := exec.CommandContext(ctx, spec.argv[0], spec.argv[1:]...)
+	cmd.Env = execEnv(spec.env, req)
+	cmd.Dir = spec.dir
+	cmd.Stdin = nil
+	out := &cappedBuffer{max: spec.maxOutput}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		// The child leads its own process group; kill all of it so that
+		// a hung child's children die too.
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = execWaitDelay
+
+	start := time.Now()
+	err = cmd.Run()
+	elapsed := time.Since(start)
+	output := out.String()
+	code := -1
+	if cmd.ProcessState != nil {
+		code = cmd.ProcessState.ExitCode()
+	}
+	o := Outcome{Output: output, Result: map[string]any{
+		"exit_code":        code,
+		"duration_seconds": elapsed.Seconds(),
+	}}
+	logger := x.logger.With("run", req.RunID, "step", req.Step, "program", spec.argv[0])
+	if ctxErr := ctx.Err(); ctxErr != nil && err != nil {
+		logger.Warn("exec step cancelled; process group killed", "after", elapsed, "cause", ctxErr)
+		if errors.Is(ctxErr, context.DeadlineExceeded) {
+			return o, fmt.Errorf("%s timed out after %s; process group killed%s", spec.argv[0], elapsed.Round(time.Millisecond), tailFor(output))
+		}
+		return o, fmt.Errorf("%s cancelled after %s; process group killed%s", spec.argv[0], elapsed.Round(time.Millisecond), tailFor(output))
+	}
+	if err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			return o, fmt.Errorf("%s exited with code %d%s", spec.argv[0], code, tailFor(output))
+		}
+		if errors.Is(err, exec.ErrWaitDelay) {
+			// The program exited 0 but something it started kept the
+			// output open; the result stands.
+			logger.Warn("exec step left a process holding its output", "after", elapsed)
+			return o, nil
+		}
+		return o, fmt.Errorf("start %s: %w", spec.argv[0], err)
+	}
+	logger.Debug("exec step finished", "exit_code", code, "after", elapsed)
+	return o, nil
+}
+
+// execEnv builds the child's environment: PATH, HOME and LANG from
+// drguard's own, the step's env, then the DRGUARD_* variables, which win.
+func execEnv(extra map[string]string, req Request) []string {
+	var env []string
+	for _, k := range passedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = appendSorted(env, extra, "")
+	labels := make(map[string]string, len(req.Labels))
+	for k, v := range req.Labels {
+		labels[EnvName(k)] = v
+	}
+	env = appendSorted(env, labels, "DRGUARD_LABEL_")
+	return append(env,
+		"DRGUARD_RUN_ID="+req.RunID,
+		"DRGUARD_POLICY="+req.Policy,
+		"DRGUARD_TARGET="+req.Target,
+		"DRGUARD_STEP="+req.Step,
+	)
+}
+
+func appendSorted(env []string, m map[string]string, prefix string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, prefix+k+"="+m[k])
+	}
+	return env
+}
+
+// EnvName turns a label name into the suffix of its DRGUARD_LABEL_
+// variable: upper case, with every character outside [A-Z0-9_] replaced by
+// an underscore.
+func EnvName(label string) string {
+	b := []byte(strings.ToUpper(label))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// tailFor formats the end of a program's output for an error message.
+func tailFor(output string) string {
+	output = strings.TrimSpace(output)
+	if output == "" {
+		return ""
+	}
+	if len(output) > errTailBytes {
+		output = "…" + output[len(output)-errTailBytes:]
+	}
+	return ": " + output
+}
+
+// cappedBuffer keeps the first max bytes written to it and counts the
+// rest. It is safe for concurrent writers.
+type cappedBuffer struct {
+	mu      sync.Mutex
+	max     int
+	buf     []byte
+	dropped int64
+}
+
+// Write never fails, so that a chatty child is not killed by SIGPIPE.
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	room := b.max - len(b.buf)
+	if room > 0 {
+		n := min(room, len(p))
+		b.buf = append(b.buf, p[:n]...)
+		b.dropped += int64(len(p) - n)
+	} else {
+		b.dropped += int64(len(p))
+	}
+	return len(p), nil
+}
+
+// String returns the captured bytes and, when some were dropped, a marker
+// saying how many.
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dropped == 0 {
+		return string(b.buf)
+	}
+	return fmt.Sprintf("%s…[truncated %d bytes]", b.buf, b.dropped)
+}

@@ -1,0 +1,261 @@
+// Package remediate maps detections to remediation policies and runs their
+// steps under guardrails: one run per (policy, target), cooldowns, max_runs
+// windows, a global destructive budget, a kill switch, dry runs and human
+// approvals. Every decision is journaled in the store before it takes
+// effect, so a restart resets nothing and no step runs twice by accident.
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
+	"github.com/fruitfulplanet/drguard/remediate/action"
+)
+
+// Errors returned by Decide, SetPaused and the queries. Callers test them
+// with errors.Is; the wrapped message says what happened.
+var (
+	// ErrNotFound means the approval or incident does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the approval is no longer pending: decided,
+	// expired or obsolete.
+	ErrConflict = errors.New("conflict")
+	// ErrForbidden means the caller may not make this decision.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Options configure an Engine.
+type Options struct {
+	Store   *store.Store
+	Config  *config.Config
+	Actions map[string]action.Action // built by the caller from action.Registry
+	// Verifier answers steps' verify hooks; when nil a step with a verify
+	// hook fails with a clear reason.
+	Verifier detect.Verifier
+	Metrics  *metrics.Remediation
+	Logger   *slog.Logger
+	// DryRun is the global --dry-run flag, OR-ed with guardrails.dry_run.
+	DryRun bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Engine is the remediation engine: an outbox processor, a run executor
+// and an approval expiry loop around the journal.
+type Engine struct {
+	store    *store.Store
+	cfg      *config.Config
+	actions  map[string]action.Action
+	verifier detect.Verifier
+	m        *metrics.Remediation
+	log      *slog.Logger
+	now      func() time.Time
+
+	dryRun    bool
+	dryRunWhy string
+	policies  []*policy
+	budget    int
+	window    time.Duration
+
+	// tick is how often the loops look at the journal without being
+	// woken, and how often verification polls.
+	tick time.Duration
+
+	wake     chan struct{}
+	mu       sync.Mutex
+	inFlight map[string]bool
+	wg       sync.WaitGroup
+}
+
+// New validates the policies against the actions and builds an Engine.
+// It compiles every matcher and parses every parameter template, so that a
+// bad policy fails here rather than when an alert arrives.
+func New(o Options) (*Engine, error) {
+	if o.Store == nil {
+		return nil, errors.New("remediate: no store")
+	}
+	if o.Config == nil {
+		return nil, errors.New("remediate: no config")
+	}
+	e := &Engine{
+		store:    o.Store,
+		cfg:      o.Config,
+		actions:  o.Actions,
+		verifier: o.Verifier,
+		m:        o.Metrics,
+		log:      o.Logger,
+		now:      o.Now,
+		budget:   o.Config.Guardrails.DestructiveBudget,
+		window:   time.Duration(o.Config.Guardrails.DestructiveWindow),
+		tick:     time.Second,
+		wake:     make(chan struct{}, 1),
+		inFlight: map[string]bool{},
+	}
+	if e.m == nil {
+		e.m = metrics.NewRemediation(prometheus.NewRegistry())
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.window <= 0 {
+		e.window = time.Hour
+	}
+	switch {
+	case o.DryRun:
+		e.dryRun, e.dryRunWhy = true, "dry run: drguard started with --dry-run"
+	case o.Config.Guardrails.DryRun:
+		e.dryRun, e.dryRunWhy = true, "dry run: guardrails.dry_run is on"
+	}
+	var errs []error
+	for i := range o.Config.Policies {
+		p, err := compilePolicy(o.Config.Policies[i], o.Config.Guardrails, o.Actions)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.policies = append(e.policies, p)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Wake tells the engine that the journal changed (new alerts in the
+// outbox). It never blocks.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run recovers from a previous crash, then processes the outbox, executes
+// runs and expires approvals until ctx ends. It waits for in-flight steps
+// to stop (their contexts end with ctx) and returns nil.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.recover(); err != nil {
+		return fmt.Errorf("recover journal: %w", err)
+	}
+	defer e.wg.Wait()
+	t := time.NewTicker(e.tick)
+	defer t.Stop()
+	for {
+		e.cycle(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-e.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// cycle is one pass of the engine's loops. Errors are logged and retried
+// on the next pass: the journal holds all the state.
+func (e *Engine) cycle(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	if err := e.processOutbox(ctx); err != nil {
+		e.log.Error("processing the alert outbox failed; will retry", "err", err)
+	}
+	if err := e.expireApprovals(); err != nil {
+		e.log.Error("expiring approvals failed; will retry", "err", err)
+	}
+	if err := e.dispatch(ctx); err != nil {
+		e.log.Error("dispatching runs failed; will retry", "err", err)
+	}
+}
+
+// PendingApprovals lists the approvals waiting for a decision that have
+// not expired, oldest first.
+func (e *Engine) PendingApprovals() ([]store.Approval, error) {
+	now := e.now()
+	var out []store.Approval
+	err := e.store.View(func(tx *store.Tx) error {
+		all, err := pendingApprovals(tx)
+		for _, a := range all {
+			if now.Before(a.ExpiresAt) {
+				out = append(out, a)
+			}
+		}
+		return err
+	})
+	return out, err
+}
+
+// Incidents lists every incident, newest first.
+func (e *Engine) Incidents() ([]store.Incident, error) {
+	var out []store.Incident
+	err := e.store.View(func(tx *store.Tx) error {
+		return tx.ForEachIncident(func(in store.Incident) error {
+			out = append(out, in)
+			return nil
+		})
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].FirstSeen.After(out[j].FirstSeen) })
+	return out, err
+}
+
+// Incident returns one incident with its runs in creation order.
+func (e *Engine) Incident(id string) (store.Incident, []store.Run, error) {
+	var in store.Incident
+	var runs []store.Run
+	err := e.store.View(func(tx *store.Tx) error {
+		var err error
+		in, err = tx.Incident(id)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: incident %q", ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		for _, rid := range in.RunIDs {
+			r, err := tx.Run(rid)
+			if err != nil {
+				return fmt.Errorf("run %s of incident %s: %w", rid, id, err)
+			}
+			runs = append(runs, r)
+		}
+		return nil
+	})
+	return in, runs, err
+}
+
+// effects are what a transaction does outside the journal (metrics, logs,
+// waking loops). They run only once the transaction has committed.
+type effects struct{ fns []func() }
+
+func (f *effects) add(fn func()) { f.fns = append(f.fns, fn) }
+
+// update runs fn in a journal transaction and applies its effects when,
+// and only when, the transaction commits.
+func (e *Engine) update(fn func(t *txn) error) error {
+	var fx *effects
+	err := e.store.Update(func(tx *store.Tx) error {
+		fx = &effects{}
+		return fn(&txn{e: e, tx: tx, fx: fx, now: e.now().UTC()})
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range fx.fns {
+		f()
+	}
+	return nil
+}
