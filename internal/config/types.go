@@ -9,55 +9,58 @@ import (
 
 // Config is the whole configuration file.
 type Config struct {
-	Server       Server               `yaml:"server"`
-	Auth         Auth                 `yaml:"auth"`
-	Storage      Storage              `yaml:"storage"`
-	Guardrails   Guardrails           `yaml:"guardrails"`
-	Objectives   map[string]Objective `yaml:"objectives"`
-	Targets      Targets              `yaml:"targets"`
-	Probes       []Probe              `yaml:"probes"`
-	Policies     []Policy             `yaml:"policies"`
-	Backups      []Backup             `yaml:"backups"`
-	RestoreTests []RestoreTest        `yaml:"restore_tests"`
-	Notifiers    []Notifier           `yaml:"notifiers"`
+	Server       Server               `yaml:"server" json:"server"`
+	Auth         Auth                 `yaml:"auth" json:"auth"`
+	Storage      Storage              `yaml:"storage" json:"storage"`
+	Guardrails   Guardrails           `yaml:"guardrails" json:"guardrails"`
+	Objectives   map[string]Objective `yaml:"objectives" json:"objectives"`
+	Targets      Targets              `yaml:"targets" json:"targets"`
+	Probes       []Probe              `yaml:"probes" json:"probes"`
+	Policies     []Policy             `yaml:"policies" json:"policies"`
+	Backups      []Backup             `yaml:"backups" json:"backups"`
+	RestoreTests []RestoreTest        `yaml:"restore_tests" json:"restore_tests"`
+	Notifiers    []Notifier           `yaml:"notifiers" json:"notifiers"`
 
 	// File is the path the configuration was read from.
-	File string `yaml:"-"`
+	File string `yaml:"-" json:"file,omitempty"`
+
+	// warnings are the non-fatal problems found while loading.
+	warnings Problems
 }
 
 // Server configures the HTTP listener and intake limits.
 type Server struct {
-	ListenAddress string `yaml:"listen_address"` // default ":9095"
+	ListenAddress string `yaml:"listen_address" json:"listen_address"` // default ":9095"
 	// MaxBodyBytes caps a webhook body; larger bodies get 413. Default 1 MiB.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes"`
 	// ExternalURL is how users reach drguard (approval links). Optional.
-	ExternalURL string `yaml:"external_url"`
+	ExternalURL string `yaml:"external_url" json:"external_url"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
-	ShutdownTimeout model.Duration `yaml:"shutdown_timeout"`
+	ShutdownTimeout model.Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
 }
 
 // Auth holds every credential drguard accepts.
 type Auth struct {
 	// Webhook is what Alertmanager presents on POST /api/v1/alerts.
-	Webhook WebhookAuth `yaml:"webhook"`
+	Webhook WebhookAuth `yaml:"webhook" json:"webhook"`
 	// Users are people and tools calling the API, each with one role.
-	Users []User `yaml:"users"`
+	Users []User `yaml:"users" json:"users"`
 	// FourEyes forbids the requester of a gated step from approving it.
-	FourEyes bool `yaml:"four_eyes"`
+	FourEyes bool `yaml:"four_eyes" json:"four_eyes"`
 }
 
 // WebhookAuth accepts a bearer token, basic auth, or both.
 type WebhookAuth struct {
-	BearerToken     Secret     `yaml:"bearer_token"`
-	BearerTokenFile string     `yaml:"bearer_token_file"`
-	BasicAuth       *BasicAuth `yaml:"basic_auth"`
+	BearerToken     Secret     `yaml:"bearer_token" json:"bearer_token"`
+	BearerTokenFile string     `yaml:"bearer_token_file" json:"bearer_token_file"`
+	BasicAuth       *BasicAuth `yaml:"basic_auth" json:"basic_auth"`
 }
 
 // BasicAuth is a username and password pair.
 type BasicAuth struct {
-	Username     string `yaml:"username"`
-	Password     Secret `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
+	Username     string `yaml:"username" json:"username"`
+	Password     Secret `yaml:"password" json:"password"`
+	PasswordFile string `yaml:"password_file" json:"password_file"`
 }
 
 // Role is what a user may do. Each role includes the ones before it.
@@ -72,183 +75,194 @@ const (
 
 // User is an API caller identified by a bearer token.
 type User struct {
-	Name      string `yaml:"name"`
-	Role      Role   `yaml:"role"`
-	Token     Secret `yaml:"token"`
-	TokenFile string `yaml:"token_file"`
+	Name      string `yaml:"name" json:"name"`
+	Role      Role   `yaml:"role" json:"role"`
+	Token     Secret `yaml:"token" json:"token"`
+	TokenFile string `yaml:"token_file" json:"token_file"`
 }
 
 // Storage says where the embedded journal lives.
 type Storage struct {
-	Path string `yaml:"path"` // default "data"
+	Path string `yaml:"path" json:"path"` // default "data"
 }
 
 // Guardrails are global limits on remediation.
 type Guardrails struct {
 	// DryRun journals and counts what would run and touches nothing.
-	DryRun bool `yaml:"dry_run"`
+	DryRun bool `yaml:"dry_run" json:"dry_run"`
 	// DestructiveBudget is how many destructive steps may run per
-	// DestructiveWindow across all policies. Default 3 per 1h.
-	DestructiveBudget int            `yaml:"destructive_budget"`
-	DestructiveWindow model.Duration `yaml:"destructive_window"`
+	// DestructiveWindow across all policies. Default 3 per 1h; an explicit
+	// 0 lets no destructive step run.
+	DestructiveBudget int            `yaml:"destructive_budget" json:"destructive_budget"`
+	DestructiveWindow model.Duration `yaml:"destructive_window" json:"destructive_window"`
 	// ApprovalExpiry is the default lifetime of a pending approval. Default 1h.
-	ApprovalExpiry model.Duration `yaml:"approval_expiry"`
+	ApprovalExpiry model.Duration `yaml:"approval_expiry" json:"approval_expiry"`
 	// StepTimeout is the default step timeout. Default 5m.
-	StepTimeout model.Duration `yaml:"step_timeout"`
+	StepTimeout model.Duration `yaml:"step_timeout" json:"step_timeout"`
 }
 
 // Objective is a service's recovery objectives.
 type Objective struct {
-	RPO model.Duration `yaml:"rpo"`
-	RTO model.Duration `yaml:"rto"`
+	RPO model.Duration `yaml:"rpo" json:"rpo"`
+	RTO model.Duration `yaml:"rto" json:"rto"`
 }
 
 // Policy maps detections to an ordered list of remediation steps.
 type Policy struct {
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Matchers use Alertmanager syntax, e.g. `alertname="PostgresDown"`.
 	// All must match.
-	Matchers []string `yaml:"matchers"`
+	Matchers []string `yaml:"matchers" json:"matchers"`
 	// TargetLabel names the label whose value is the run's target for
 	// one-run-at-a-time, cooldown and max_runs. Default "target"; when the
 	// label is absent the target is "instance", then "service", then "".
-	TargetLabel string         `yaml:"target_label"`
-	Cooldown    model.Duration `yaml:"cooldown"`
-	MaxRuns     *MaxRuns       `yaml:"max_runs"`
-	DryRun      bool           `yaml:"dry_run"`
-	Steps       []Step         `yaml:"steps"`
+	TargetLabel string         `yaml:"target_label" json:"target_label"`
+	Cooldown    model.Duration `yaml:"cooldown" json:"cooldown"`
+	MaxRuns     *MaxRuns       `yaml:"max_runs" json:"max_runs"`
+	DryRun      bool           `yaml:"dry_run" json:"dry_run"`
+	Steps       []Step         `yaml:"steps" json:"steps"`
 }
 
 // MaxRuns limits runs per (policy, target) within a sliding window.
 type MaxRuns struct {
-	Count  int            `yaml:"count"`
-	Window model.Duration `yaml:"window"`
+	Count  int            `yaml:"count" json:"count"`
+	Window model.Duration `yaml:"window" json:"window"`
 }
 
 // Step is one action of a policy.
 type Step struct {
-	Name   string `yaml:"name"` // default "<action>-<index>"
-	Action string `yaml:"action"`
+	Name   string `yaml:"name" json:"name"` // default "<action>-<index>", index from 0
+	Action string `yaml:"action" json:"action"`
 	// Params are rendered with text/template over the detection's labels
 	// and annotations ({{ .Labels.target }}); results are data, never shell.
-	Params   map[string]any `yaml:"params"`
-	Timeout  model.Duration `yaml:"timeout"`
-	Approval Approval       `yaml:"approval"`
-	Verify   *Verify        `yaml:"verify"`
+	Params   map[string]any `yaml:"params" json:"params"`
+	Timeout  model.Duration `yaml:"timeout" json:"timeout"`
+	Approval Approval       `yaml:"approval" json:"approval"`
+	Verify   *Verify        `yaml:"verify" json:"verify"`
 	// OnFailure is abort (default), continue or escalate.
-	OnFailure string `yaml:"on_failure"`
+	OnFailure string `yaml:"on_failure" json:"on_failure"`
 	// Destructive and Idempotent override what the action declares.
-	Destructive *bool `yaml:"destructive"`
-	Idempotent  *bool `yaml:"idempotent"`
+	Destructive *bool `yaml:"destructive" json:"destructive"`
+	Idempotent  *bool `yaml:"idempotent" json:"idempotent"`
 }
 
 // Approval gates a step behind a human decision.
 type Approval struct {
-	Required bool           `yaml:"required"`
-	Expires  model.Duration `yaml:"expires"` // default guardrails.approval_expiry
+	Required bool           `yaml:"required" json:"required"`
+	Expires  model.Duration `yaml:"expires" json:"expires"` // default guardrails.approval_expiry
 }
 
 // Verify polls a check after a step until it passes or Within elapses.
 type Verify struct {
-	Probe  string         `yaml:"probe"`
-	Within model.Duration `yaml:"within"`
+	Probe  string         `yaml:"probe" json:"probe"`
+	Within model.Duration `yaml:"within" json:"within"` // default: the step's timeout
 }
 
 // Targets are the systems drguard probes and acts on, by name.
 type Targets struct {
-	Postgres   []PostgresTarget   `yaml:"postgres"`
-	Redis      []RedisTarget      `yaml:"redis"`
-	HTTP       []HTTPTarget       `yaml:"http"`
-	S3         []S3Target         `yaml:"s3"`
-	Kubernetes []KubernetesTarget `yaml:"kubernetes"`
-	AWS        []AWSTarget        `yaml:"aws"`
+	Postgres   []PostgresTarget   `yaml:"postgres" json:"postgres"`
+	Redis      []RedisTarget      `yaml:"redis" json:"redis"`
+	HTTP       []HTTPTarget       `yaml:"http" json:"http"`
+	S3         []S3Target         `yaml:"s3" json:"s3"`
+	Kubernetes []KubernetesTarget `yaml:"kubernetes" json:"kubernetes"`
+	AWS        []AWSTarget        `yaml:"aws" json:"aws"`
 }
 
 // PostgresTarget is a PostgreSQL server.
 type PostgresTarget struct {
-	Name    string `yaml:"name"`
-	Service string `yaml:"service"`
-	DSN     Secret `yaml:"dsn"`
-	DSNFile string `yaml:"dsn_file"`
+	Name    string `yaml:"name" json:"name"`
+	Service string `yaml:"service" json:"service"`
+	DSN     Secret `yaml:"dsn" json:"dsn"`
+	DSNFile string `yaml:"dsn_file" json:"dsn_file"`
 }
 
 // RedisTarget is a Redis server.
 type RedisTarget struct {
-	Name         string `yaml:"name"`
-	Service      string `yaml:"service"`
-	Address      string `yaml:"address"`
-	Password     Secret `yaml:"password"`
-	PasswordFile string `yaml:"password_file"`
+	Name         string `yaml:"name" json:"name"`
+	Service      string `yaml:"service" json:"service"`
+	Address      string `yaml:"address" json:"address"`
+	Password     Secret `yaml:"password" json:"password"`
+	PasswordFile string `yaml:"password_file" json:"password_file"`
 }
 
 // HTTPTarget is an HTTP endpoint.
 type HTTPTarget struct {
-	Name    string `yaml:"name"`
-	Service string `yaml:"service"`
-	URL     string `yaml:"url"`
+	Name    string `yaml:"name" json:"name"`
+	Service string `yaml:"service" json:"service"`
+	URL     string `yaml:"url" json:"url"`
 }
 
 // S3Target is a bucket and prefix.
 type S3Target struct {
-	Name     string `yaml:"name"`
-	Service  string `yaml:"service"`
-	Bucket   string `yaml:"bucket"`
-	Prefix   string `yaml:"prefix"`
-	Region   string `yaml:"region"`
-	Endpoint string `yaml:"endpoint"`
+	Name     string `yaml:"name" json:"name"`
+	Service  string `yaml:"service" json:"service"`
+	Bucket   string `yaml:"bucket" json:"bucket"`
+	Prefix   string `yaml:"prefix" json:"prefix"`
+	Region   string `yaml:"region" json:"region"`
+	Endpoint string `yaml:"endpoint" json:"endpoint"`
 }
 
 // KubernetesTarget is a cluster namespace.
 type KubernetesTarget struct {
-	Name       string `yaml:"name"`
-	Service    string `yaml:"service"`
-	Kubeconfig string `yaml:"kubeconfig"` // empty: in-cluster
-	Namespace  string `yaml:"namespace"`
+	Name       string `yaml:"name" json:"name"`
+	Service    string `yaml:"service" json:"service"`
+	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig"` // empty: in-cluster
+	Namespace  string `yaml:"namespace" json:"namespace"`
 }
 
 // AWSTarget is an AWS account and region.
 type AWSTarget struct {
-	Name     string `yaml:"name"`
-	Service  string `yaml:"service"`
-	Region   string `yaml:"region"`
-	Endpoint string `yaml:"endpoint"`
+	Name     string `yaml:"name" json:"name"`
+	Service  string `yaml:"service" json:"service"`
+	Region   string `yaml:"region" json:"region"`
+	Endpoint string `yaml:"endpoint" json:"endpoint"`
 }
 
 // Probe is one scheduled check.
 type Probe struct {
-	Name             string         `yaml:"name"`
-	Type             string         `yaml:"type"`
-	Target           string         `yaml:"target"`
-	Scenario         string         `yaml:"scenario"`
-	Service          string         `yaml:"service"`
-	Severity         string         `yaml:"severity"`
-	Interval         model.Duration `yaml:"interval"`
-	Timeout          model.Duration `yaml:"timeout"`
-	FailureThreshold int            `yaml:"failure_threshold"`
-	SuccessThreshold int            `yaml:"success_threshold"`
-	Params           map[string]any `yaml:"params"`
+	Name             string         `yaml:"name" json:"name"`
+	Type             string         `yaml:"type" json:"type"`
+	Target           string         `yaml:"target" json:"target"`
+	Scenario         string         `yaml:"scenario" json:"scenario"`
+	Service          string         `yaml:"service" json:"service"` // default: the target's service
+	Severity         string         `yaml:"severity" json:"severity"`
+	Interval         model.Duration `yaml:"interval" json:"interval"`                   // default 30s
+	Timeout          model.Duration `yaml:"timeout" json:"timeout"`                     // default 10s, at most Interval
+	FailureThreshold int            `yaml:"failure_threshold" json:"failure_threshold"` // default 3
+	SuccessThreshold int            `yaml:"success_threshold" json:"success_threshold"` // default 1
+	Params           map[string]any `yaml:"params" json:"params"`
 }
 
-// Backup is a scheduled backup of a target.
+// Backup is a scheduled, encrypted backup of a postgres or redis target.
 type Backup struct {
-	Name        string         `yaml:"name"`
-	Target      string         `yaml:"target"`
-	Service     string         `yaml:"service"`
-	Destination string         `yaml:"destination"` // an s3 target
-	Interval    model.Duration `yaml:"interval"`
-	KeyFile     string         `yaml:"key_file"`
+	Name        string         `yaml:"name" json:"name"`
+	Target      string         `yaml:"target" json:"target"`
+	Service     string         `yaml:"service" json:"service"`         // default: the target's service
+	Destination string         `yaml:"destination" json:"destination"` // an s3 target
+	Interval    model.Duration `yaml:"interval" json:"interval"`       // default 6h
+	// KeyFile holds the encryption key; required. A relative path is
+	// resolved against the configuration file's directory at load.
+	KeyFile   string          `yaml:"key_file" json:"key_file"`
+	Retention BackupRetention `yaml:"retention" json:"retention"`
+}
+
+// BackupRetention says how long backups are kept, by age class.
+type BackupRetention struct {
+	Daily   model.Duration `yaml:"daily" json:"daily"`     // default 30d
+	Weekly  model.Duration `yaml:"weekly" json:"weekly"`   // default 90d
+	Monthly model.Duration `yaml:"monthly" json:"monthly"` // default 1y
 }
 
 // RestoreTest is a scheduled proof that a backup restores.
 type RestoreTest struct {
-	Name     string         `yaml:"name"`
-	Backup   string         `yaml:"backup"`
-	Interval model.Duration `yaml:"interval"`
+	Name     string         `yaml:"name" json:"name"`
+	Backup   string         `yaml:"backup" json:"backup"`
+	Interval model.Duration `yaml:"interval" json:"interval"`
 }
 
 // Notifier is a destination for incident communication.
 type Notifier struct {
-	Name string `yaml:"name"`
-	Type string `yaml:"type"` // slack, email, webhook
-	URL  string `yaml:"url"`
+	Name string `yaml:"name" json:"name"`
+	Type string `yaml:"type" json:"type"` // slack, email, webhook
+	URL  string `yaml:"url" json:"url"`
 }
