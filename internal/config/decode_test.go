@@ -236,7 +236,7 @@ func TestProblemString(t *testing.T) {
 		{Problem{File: "deploy/x.yaml", Line: 12, Path: "policies[0].steps[1].action", Message: `unknown action "exex"`, Severity: SeverityError},
 			`deploy/x.yaml:12: policies[0].steps[1].action: unknown action "exex"`},
 		{Problem{File: "x.yaml", Path: "a", Message: "m", Severity: SeverityError}, "x.yaml: a: m"},
-		{Problem{File: "x.yaml", Line: 3, Message: "m", Severity: SeverityWarning}, "x.yaml:3: warning: m"},
+		{Problem{File: "x.yaml", Line: 3, Message: "m", Severity: SeverityWarning}, "x.yaml:3: m"},
 		{Problem{Line: 3, Path: "a", Message: "m"}, "line 3: a: m"},
 	}
 	for _, tt := range tests {
@@ -244,8 +244,8 @@ func TestProblemString(t *testing.T) {
 			t.Errorf("String() = %q, want %q", got, tt.want)
 		}
 	}
-	ps := Problems{tests[0].p, tests[1].p}
-	if got, want := ps.Error(), tests[0].want+"\n"+tests[1].want; got != want {
+	ps := Problems{tests[0].p, tests[2].p}
+	if got, want := ps.Error(), tests[0].want+"\nwarning: "+tests[2].want; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }

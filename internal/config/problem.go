@@ -33,8 +33,7 @@ type Problem struct {
 }
 
 // String formats the problem as "file:line: path: message", omitting the
-// line when unknown and the path when empty; warnings carry a "warning: "
-// prefix before the path.
+// line when unknown and the path when empty. It does not show the severity.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.File != "" {
@@ -45,9 +44,6 @@ func (p Problem) String() string {
 		b.WriteString(": ")
 	} else if p.Line > 0 {
 		b.WriteString("line " + strconv.Itoa(p.Line) + ": ")
-	}
-	if p.Severity == SeverityWarning {
-		b.WriteString("warning: ")
 	}
 	if p.Path != "" {
 		b.WriteString(p.Path + ": ")
@@ -61,11 +57,15 @@ type Problems []Problem
 
 var _ error = Problems(nil)
 
-// Error returns every problem, one per line.
+// Error returns every problem, one per line; warnings are prefixed with
+// "warning: ".
 func (ps Problems) Error() string {
 	lines := make([]string, len(ps))
 	for i, p := range ps {
 		lines[i] = p.String()
+		if p.Severity == SeverityWarning {
+			lines[i] = "warning: " + lines[i]
+		}
 	}
 	return strings.Join(lines, "\n")
 }

@@ -154,14 +154,14 @@ backups:
 `
 	c := mustParse(t, yml)
 	wantAll(t, c.Warnings().Error(),
-		`test.yaml:3: warning: auth.webhook.bearer_token: the secret is written in the configuration itself`,
-		`warning: probes[0]: probe "orphan" names no scenario`,
-		`warning: probes[0]: probe "orphan" has no service`,
-		`warning: probes[1].service: service "billing" has no objectives: add objectives.billing with rpo and rto`,
-		`warning: policies[0].steps[0].params.argv[1]: the template refers to .Lables, which is not one of .Labels, .Annotations, .Incident, .Target, .Run`,
-		`warning: policies[0].steps[0].approval.expires: has no effect: approval.required is not true`,
-		`warning: backups[0].interval: backups every 6h cannot meet service "svc"'s RPO of 1h on their own`,
-		`warning: backups[0]: backup "b" is never restore-tested`,
+		`warning: test.yaml:3: auth.webhook.bearer_token: the secret is written in the configuration itself`,
+		`probes[0]: probe "orphan" names no scenario`,
+		`probes[0]: probe "orphan" has no service`,
+		`probes[1].service: service "billing" has no objectives: add objectives.billing with rpo and rto`,
+		`policies[0].steps[0].params.argv[1]: the template refers to .Lables, which is not one of .Labels, .Annotations, .Incident, .Target, .Run`,
+		`policies[0].steps[0].approval.expires: has no effect: approval.required is not true`,
+		`backups[0].interval: backups every 6h cannot meet service "svc"'s RPO of 1h on their own`,
+		`backups[0]: backup "b" is never restore-tested`,
 	)
 	if n := len(c.Warnings()); n != 8 {
 		t.Errorf("got %d warnings, want 8:\n%v", n, c.Warnings())
