@@ -1,0 +1,5 @@
+package testharness
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
