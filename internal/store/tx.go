@@ -59,14 +59,13 @@ func forEach[T any](t *Tx, bucket []byte, fn func(T) error) error {
 	})
 }
 
-func (t *Tx) putAlert(a *Alert) error {
+func (t *Tx) putAlert(raw []byte) error {
 	b := t.tx.Bucket(bucketOutbox)
 	seq, err := b.NextSequence()
 	if err != nil {
 		return err
 	}
-	a.Seq = seq
-	return t.put(bucketOutbox, u64(seq), a)
+	return b.Put(u64(seq), raw)
 }
 
 // PendingAlerts returns up to limit outbox alerts in arrival order.
@@ -78,6 +77,7 @@ func (t *Tx) PendingAlerts(limit int) ([]Alert, error) {
 		if err := json.Unmarshal(v, &a); err != nil {
 			return nil, fmt.Errorf("decode outbox alert: %w", err)
 		}
+		a.Seq = binary.BigEndian.Uint64(k)
 		out = append(out, a)
 	}
 	return out, nil

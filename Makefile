@@ -1,0 +1,49 @@
+# drguard — see README.md. `make run` and `make test` do all the set-up.
+GO       ?= go
+BIN      := bin/drguard
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/fruitfulplanet/drguard/internal/app.Version=$(VERSION)
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+
+# Local development credentials for deploy/examples/local.yaml. Override them
+# in your environment; never use these anywhere but on your own machine.
+export DRGUARD_WEBHOOK_TOKEN ?= local-webhook-token
+export DRGUARD_ADMIN_TOKEN   ?= local-admin-token
+
+.PHONY: all build run test test-go lint deps bench demo clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/drguard
+
+## run: the daemon on the embedded default config; no external services.
+run: build
+	./$(BIN) serve --config.file=deploy/examples/local.yaml --storage.path=data
+
+## deps: install what the tests need (Debian packages, staticcheck, kube-apiserver).
+deps:
+	bash scripts/install-deps.sh
+	bash scripts/kube-apiserver.sh
+
+## test: the whole suite, with the race detector, after lint.
+test: deps lint test-go
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+## bench: benchmarks that print figures (see docs/benchmarks.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/server/ ./internal/app/
+
+## demo: start drguard, post an alert, approve its gated step, show the results.
+demo: build
+	bash scripts/demo.sh
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,176 @@
+// Package app wires drguard together: configuration, journal, metrics,
+// remediation engine and HTTP API. Tests start it in-process with New and
+// Run; cmd/drguard only parses flags and signals.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/server"
+	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
+	"github.com/fruitfulplanet/drguard/remediate"
+	"github.com/fruitfulplanet/drguard/remediate/action"
+)
+
+// Options configure an App. Zero values take the configuration's settings.
+type Options struct {
+	Config        *config.Config
+	ListenAddress string // overrides server.listen_address
+	StoragePath   string // overrides storage.path
+	DryRun        bool   // global dry run, on top of guardrails.dry_run
+	Logger        *slog.Logger
+	// Registry receives every metric; nil creates a fresh one.
+	Registry *prometheus.Registry
+}
+
+// App is a running drguard daemon.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *store.Store
+	engine   *remediate.Engine
+	http     *http.Server
+	listener net.Listener
+	registry *prometheus.Registry
+}
+
+// New opens the journal, builds the engine and binds the listener. The
+// caller must call Run (which closes everything when it returns) or Close.
+func New(o Options) (*App, error) {
+	cfg := o.Config
+	if cfg == nil {
+		return nil, errors.New("no configuration")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.NewBuildInfo(reg, Version, Revision(), runtime.Version())
+
+	path := cfg.Storage.Path
+	if o.StoragePath != "" {
+		path = o.StoragePath
+	}
+	st, err := store.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	actions, err := BuildActions(cfg, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	eng, err := remediate.New(remediate.Options{
+		Store: st, Config: cfg, Actions: actions, Metrics: metrics.NewRemediation(reg),
+		Logger: log.With("component", "engine"), DryRun: o.DryRun,
+	})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	addr := cfg.Server.ListenAddress
+	if o.ListenAddress != "" {
+		addr = o.ListenAddress
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := server.New(server.Options{
+		Store: st, Engine: engineAPI{eng}, Auth: server.NewAuthenticator(cfg.Auth),
+		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
+		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+	})
+	return &App{
+		cfg: cfg, log: log, store: st, engine: eng, listener: ln, registry: reg,
+		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+	}, nil
+}
+
+// BuildActions provisions every registered action once.
+func BuildActions(cfg *config.Config, log *slog.Logger) (map[string]action.Action, error) {
+	deps := action.Deps{Logger: log.With("component", "action"), Config: cfg, HTTPClient: &http.Client{Timeout: 5 * time.Minute}}
+	out := make(map[string]action.Action, len(action.Registry))
+	for name, build := range action.Registry {
+		a, err := build(deps)
+		if err != nil {
+			return nil, fmt.Errorf("action %s: %w", name, err)
+		}
+		out[name] = a
+	}
+	return out, nil
+}
+
+// Addr is the address the API listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Run serves until ctx ends, then shuts down gracefully: the listener stops
+// taking requests, in-flight requests finish, the engine stops and the
+// journal closes.
+func (a *App) Run(ctx context.Context) error {
+	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
+	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := a.engine.Run(engCtx); err != nil {
+			errc <- fmt.Errorf("engine: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.http.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.log.Info("shutting down")
+	timeout := time.Duration(a.cfg.Server.ShutdownTimeout)
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := a.http.Shutdown(sctx); err != nil {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	stopEngine()
+	wg.Wait()
+	if err := a.store.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// Close releases resources of an App that was never Run.
+func (a *App) Close() error {
+	_ = a.listener.Close()
+	return a.store.Close()
+}

@@ -1,0 +1,64 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// cmdApprove decides a gated step on a running drguard through its API.
+func cmdApprove(ctx context.Context, args []string, stdio IO) int {
+	fs := newFlags("approve", stdio)
+	reject := fs.Bool("reject", false, "reject instead of approve")
+	srv := fs.String("server", "", "drguard's URL, e.g. http://drguard:9095")
+	tokenFile := fs.String("token-file", "", "file holding your API token")
+	comment := fs.String("comment", "", "comment recorded in the audit log")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return ExitUsage
+	}
+	if len(pos) != 1 || *srv == "" || *tokenFile == "" {
+		fmt.Fprintln(stdio.Stderr, "usage: drguard approve ID [--reject] --server=URL --token-file=F [--comment=TEXT]")
+		return ExitUsage
+	}
+	raw, err := os.ReadFile(*tokenFile)
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "drguard approve: read token file: %v\n", err)
+		return ExitFail
+	}
+	verb := "approve"
+	if *reject {
+		verb = "reject"
+	}
+	body, _ := json.Marshal(map[string]string{"comment": *comment})
+	u := strings.TrimRight(*srv, "/") + "/remediate/" + url.PathEscape(pos[0]) + "/" + verb
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "drguard approve: %v\n", err)
+		return ExitUsage
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(raw)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stdio.Stderr, "drguard approve: %v\n", err)
+		return ExitFail
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stdio.Stderr, "drguard approve: %s: %s\n", resp.Status, strings.TrimSpace(string(out)))
+		return ExitFail
+	}
+	fmt.Fprintf(stdio.Stdout, "%s: %s\n", pos[0], map[string]string{"approve": "approved", "reject": "rejected"}[verb])
+	return ExitOK
+}

@@ -1,0 +1,224 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/remediate/action"
+)
+
+// Exit codes of the CLI.
+const (
+	ExitOK    = 0
+	ExitFail  = 1 // the command ran and found problems
+	ExitUsage = 2 // the command line is wrong
+)
+
+// IO is where a command reads and writes.
+type IO struct {
+	Stdout, Stderr io.Writer
+}
+
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, io IO) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":      {"run the daemon", cmdServe},
+		"check":      {"validate the configuration and lint the DR plan", cmdCheck},
+		"approve":    {"approve (or --reject) a gated step on a running drguard", cmdApprove},
+		"version":    {"print the version", cmdVersion},
+		"backup":     {"take a backup of a target", notYet("backup")},
+		"restore":    {"restore a backup into a database", notYet("restore")},
+		"verify":     {"prove the latest backup restores", notYet("verify")},
+		"drill":      {"run a DR drill (dry run unless --execute)", notYet("drill")},
+		"postmortem": {"write an incident's post-mortem from the journal", notYet("postmortem")},
+	}
+}
+
+// Main runs the drguard command line and returns the process exit code.
+func Main(ctx context.Context, args []string, io IO) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(io.Stderr, cmds)
+		return ExitUsage
+	}
+	c, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(io.Stderr, "drguard: unknown command %q\n\n", args[0])
+		usage(io.Stderr, cmds)
+		return ExitUsage
+	}
+	return c.run(ctx, args[1:], io)
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: drguard <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'drguard <command> --help' for a command's flags.")
+}
+
+func notYet(name string) func(context.Context, []string, IO) int {
+	return func(_ context.Context, _ []string, io IO) int {
+		fmt.Fprintf(io.Stderr, "drguard %s: not implemented yet\n", name)
+		return ExitUsage
+	}
+}
+
+// newFlags returns a flag set that prints errors to stderr and never exits.
+func newFlags(name string, io IO) *flag.FlagSet {
+	fs := flag.NewFlagSet("drguard "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Stderr)
+	return fs
+}
+
+// parse parses flags, allowing positional arguments before and between
+// them (drguard approve ID --reject).
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// KnownActions lists the registered actions with their param validators,
+// for the configuration loader.
+func KnownActions() config.Known {
+	k := config.Known{Actions: map[string]func(map[string]any) error{}}
+	for name, build := range action.Registry {
+		a, err := build(action.Deps{Logger: slog.New(slog.DiscardHandler), Config: &config.Config{}})
+		if err != nil {
+			k.Actions[name] = func(map[string]any) error { return nil }
+			continue
+		}
+		k.Actions[name] = a.Validate
+	}
+	return k
+}
+
+func loadConfig(path string, io IO) (*config.Config, bool) {
+	if path == "" {
+		fmt.Fprintln(io.Stderr, "drguard: --config.file is required")
+		return nil, false
+	}
+	cfg, err := config.Load(path, KnownActions())
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			for _, p := range ps {
+				fmt.Fprintf(io.Stderr, "%s: %s\n", p.Severity, p)
+			}
+		} else {
+			fmt.Fprintf(io.Stderr, "error: %v\n", err)
+		}
+		return nil, false
+	}
+	return cfg, true
+}
+
+func cmdCheck(_ context.Context, args []string, io IO) int {
+	fs := newFlags("check", io)
+	file := fs.String("config.file", "", "configuration file to check")
+	if _, err := parse(fs, args); err != nil {
+		return ExitUsage
+	}
+	cfg, ok := loadConfig(*file, io)
+	if !ok {
+		return ExitFail
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(io.Stdout, "warning: %s\n", w)
+	}
+	fmt.Fprintf(io.Stdout, "%s: OK (%d policies, %d probes, %d targets)\n", *file, len(cfg.Policies), len(cfg.Probes), countTargets(cfg))
+	return ExitOK
+}
+
+func countTargets(c *config.Config) int {
+	t := c.Targets
+	return len(t.Postgres) + len(t.Redis) + len(t.HTTP) + len(t.S3) + len(t.Kubernetes) + len(t.AWS)
+}
+
+func cmdServe(ctx context.Context, args []string, io IO) int {
+	fs := newFlags("serve", io)
+	file := fs.String("config.file", "", "configuration file")
+	listen := fs.String("web.listen-address", "", "address to listen on (default from config, :9095)")
+	storage := fs.String("storage.path", "", "journal directory (default from config, data)")
+	dryRun := fs.Bool("dry-run", false, "journal and count what would be done; touch nothing")
+	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log.format", "logfmt", "log format: logfmt or json")
+	if _, err := parse(fs, args); err != nil {
+		return ExitUsage
+	}
+	log, err := NewLogger(io.Stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "drguard serve: %v\n", err)
+		return ExitUsage
+	}
+	cfg, ok := loadConfig(*file, io)
+	if !ok {
+		return ExitFail
+	}
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration", "warning", w.String())
+	}
+	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return ExitFail
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return ExitFail
+	}
+	return ExitOK
+}
+
+// NewLogger builds the daemon's logger.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log.level %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch strings.ToLower(format) {
+	case "logfmt", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid --log.format %q", format)
+}
+
+func cmdVersion(_ context.Context, _ []string, io IO) int {
+	fmt.Fprintf(io.Stdout, "drguard %s (revision %s, %s %s/%s)\n", Version, Revision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return ExitOK
+}
+
+// Stdio is the process's standard IO.
+func Stdio() IO { return IO{Stdout: os.Stdout, Stderr: os.Stderr} }
