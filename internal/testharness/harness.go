@@ -64,11 +64,13 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// shortTempDir makes a directory under /tmp with a short path (unix socket
-// paths are limited to ~107 bytes) and removes it in t.Cleanup.
+// shortTempDir makes a directory /tmp/dgPID-N with a short path (unix socket
+// paths are limited to ~107 bytes) and removes it in t.Cleanup. Directories
+// left by test binaries that were killed are removed first.
 func shortTempDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("/tmp", "dg")
+	removeStaleTempDirs("dg")
+	dir, err := os.MkdirTemp("/tmp", fmt.Sprintf("dg%d-", os.Getpid()))
 	if err != nil {
 		t.Fatalf("testharness: temp dir: %v", err)
 	}
@@ -291,4 +293,26 @@ func (u *osUser) chownTree(dir string) error {
 // kill it if the test binary dies.
 func procAttrAs(u *osUser) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Credential: u.cred, Pdeathsig: syscall.SIGKILL}
+}
+
+// removeStaleTempDirs removes /tmp/PREFIXPID-* directories whose process PID
+// is gone (a test binary killed before its cleanups ran).
+func removeStaleTempDirs(prefix string) {
+	dirs, _ := filepath.Glob("/tmp/" + prefix + "*-*")
+	for _, d := range dirs {
+		num, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), prefix), "-")
+		pid, err := strconv.Atoi(num)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+				if err == nil && e.IsDir() {
+					_ = os.Chmod(p, 0o755)
+				}
+				return nil
+			})
+			_ = os.RemoveAll(d)
+		}
+	}
 }

@@ -189,7 +189,7 @@ func startKube() (*Kube, string, error) {
 	if err != nil {
 		return nil, "etcd (apt-get install etcd-server)", err
 	}
-	removeStaleKubeDirs()
+	removeStaleTempDirs("dgkube-")
 	dir, err := os.MkdirTemp("/tmp", fmt.Sprintf("dgkube-%d-", os.Getpid()))
 	if err != nil {
 		return nil, "", err
@@ -288,20 +288,4 @@ func (k *Kube) stop() {
 		}
 	}
 	_ = os.RemoveAll(k.Dir)
-}
-
-// removeStaleKubeDirs removes /tmp/dgkube-PID-* directories left behind by
-// test binaries that exited without Main.
-func removeStaleKubeDirs() {
-	dirs, _ := filepath.Glob("/tmp/dgkube-*-*")
-	for _, d := range dirs {
-		parts := strings.SplitN(filepath.Base(d), "-", 3)
-		pid, err := strconv.Atoi(parts[1])
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if syscall.Kill(pid, 0) == syscall.ESRCH {
-			_ = os.RemoveAll(d)
-		}
-	}
 }
