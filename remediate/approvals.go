@@ -113,7 +113,8 @@ func (e *Engine) Decide(ctx context.Context, approvalID string, d Decision) (sto
 			if err := t.tx.PutApproval(&a); err != nil {
 				return err
 			}
-			return t.syncPendingGauge()
+			t.approvalsChanged = true
+			return nil
 		case !t.now.Before(a.ExpiresAt):
 			verdict = fmt.Errorf("%w: approval %s expired at %s", ErrConflict, a.ID, a.ExpiresAt.Format(time.RFC3339))
 			out, err = t.expire(a, &run, &inc, st)
@@ -219,7 +220,8 @@ func (t *txn) obsoleteRun(run *store.Run, inc *store.Incident, why string) error
 	if err := t.endRun(run, inc, store.RunObsolete, why, store.StepObsolete); err != nil {
 		return err
 	}
-	return t.syncPendingGauge()
+	t.approvalsChanged = true
+	return nil
 }
 
 // putAll writes an approval, its run and its incident, and refreshes the
@@ -234,7 +236,8 @@ func (t *txn) putAll(a *store.Approval, run *store.Run, inc *store.Incident) err
 	if err := t.tx.PutIncident(inc); err != nil {
 		return err
 	}
-	return t.syncPendingGauge()
+	t.approvalsChanged = true
+	return nil
 }
 
 // expireApprovals expires every pending approval past its expiry.

@@ -249,7 +249,14 @@ func (e *Engine) update(fn func(t *txn) error) error {
 	var fx *effects
 	err := e.store.Update(func(tx *store.Tx) error {
 		fx = &effects{}
-		return fn(&txn{e: e, tx: tx, fx: fx, now: e.now().UTC()})
+		t := &txn{e: e, tx: tx, fx: fx, now: e.now().UTC()}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.approvalsChanged {
+			return t.syncPendingGauge()
+		}
+		return nil
 	})
 	if err != nil {
 		return err

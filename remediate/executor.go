@@ -137,7 +137,8 @@ func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*nextStep, error)
 			if err := t.requestApproval(run, inc, st); err != nil {
 				return nil, err
 			}
-			return nil, t.syncPendingGauge()
+			t.approvalsChanged = true
+			return nil, nil
 		}
 		a, err := t.tx.Approval(st.ApprovalID)
 		if err != nil {

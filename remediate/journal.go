@@ -24,6 +24,9 @@ type txn struct {
 	tx  *store.Tx
 	fx  *effects
 	now time.Time
+	// approvalsChanged asks for the pending-approvals gauge to be set
+	// from the journal once the transaction's writes are done.
+	approvalsChanged bool
 }
 
 // event appends a line to an incident's timeline.

@@ -24,7 +24,8 @@ func (e *Engine) recover() error {
 				return fmt.Errorf("run %s: %w", run.ID, err)
 			}
 		}
-		return t.syncPendingGauge()
+		t.approvalsChanged = true
+		return nil
 	})
 	if err != nil {
 		return err
