@@ -19,14 +19,22 @@ BIN_DIR="$CACHE/bin"
 OUT="$BIN_DIR/kube-apiserver"
 WORK="$CACHE/kube-apiserver-build"
 
-if [[ -x "$OUT" ]] && "$OUT" --version 2>/dev/null | grep -qx "Kubernetes $KUBE_VERSION"; then
+built() { [[ -x "$OUT" ]] && "$OUT" --version 2>/dev/null | grep -qx "Kubernetes $KUBE_VERSION"; }
+if built; then
 	echo "kube-apiserver $KUBE_VERSION already built: $OUT"
 	exit 0
 fi
 
 command -v go >/dev/null || { echo "kube-apiserver.sh: go is not on PATH" >&2; exit 1; }
-start=$(date +%s)
 mkdir -p "$BIN_DIR" "$WORK"
+# One build at a time; a concurrent run waits and then finds the binary.
+exec 9>"$CACHE/kube-apiserver.lock"
+flock 9
+if built; then
+	echo "kube-apiserver $KUBE_VERSION already built: $OUT"
+	exit 0
+fi
+start=$(date +%s)
 cd "$WORK"
 
 # Download k8s.io/kubernetes (outside any module) to read its own replace block,
