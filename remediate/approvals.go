@@ -240,41 +240,62 @@ func (t *txn) putAll(a *store.Approval, run *store.Run, inc *store.Incident) err
 	return nil
 }
 
-// expireApprovals expires every pending approval past its expiry.
+// expireApprovals expires every pending approval past its expiry. It
+// looks in a read-only transaction first, so that an idle engine does not
+// write (and fsync) the journal every tick.
 func (e *Engine) expireApprovals() error {
+	now := e.now()
+	due := false
+	err := e.store.View(func(tx *store.Tx) error {
+		pending, err := pendingApprovals(tx)
+		for _, a := range pending {
+			due = due || !now.Before(a.ExpiresAt)
+		}
+		return err
+	})
+	if err != nil || !due {
+		return err
+	}
 	return e.update(func(t *txn) error {
 		runs, err := t.tx.ActiveRuns()
 		if err != nil {
 			return err
 		}
 		for _, run := range runs {
-			if run.State != store.RunAwaitingApproval {
+			st := awaitingApprovalStep(&run)
+			if st == nil {
 				continue
 			}
-			for i := range run.Steps {
-				st := &run.Steps[i]
-				if st.State != store.StepAwaitingApproval || st.ApprovalID == "" {
-					continue
-				}
-				a, err := t.tx.Approval(st.ApprovalID)
-				if err != nil {
-					return fmt.Errorf("approval %s: %w", st.ApprovalID, err)
-				}
-				if a.State != store.ApprovalPending || t.now.Before(a.ExpiresAt) {
-					continue
-				}
-				inc, err := t.tx.Incident(run.IncidentID)
-				if err != nil {
-					return err
-				}
-				if _, err := t.expire(a, &run, &inc, st); err != nil {
-					return err
-				}
-				break
+			a, err := t.tx.Approval(st.ApprovalID)
+			if err != nil {
+				return fmt.Errorf("approval %s: %w", st.ApprovalID, err)
+			}
+			if a.State != store.ApprovalPending || t.now.Before(a.ExpiresAt) {
+				continue
+			}
+			inc, err := t.tx.Incident(run.IncidentID)
+			if err != nil {
+				return err
+			}
+			if _, err := t.expire(a, &run, &inc, st); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+}
+
+// awaitingApprovalStep returns the step of run that waits for an approval.
+func awaitingApprovalStep(run *store.Run) *store.Step {
+	if run.State != store.RunAwaitingApproval {
+		return nil
+	}
+	for i := range run.Steps {
+		if st := &run.Steps[i]; st.State == store.StepAwaitingApproval && st.ApprovalID != "" {
+			return st
+		}
+	}
+	return nil
 }
 
 // SetPaused turns the global kill switch on or off. While paused no run

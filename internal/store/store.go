@@ -18,6 +18,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrClosed is returned by writes after Close.
@@ -73,7 +74,7 @@ func Open(dir string) (*Store, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open journal %s: locked by another process", path)
 		}
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
