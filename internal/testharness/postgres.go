@@ -38,6 +38,7 @@ type PG struct {
 	primaryConninfo string // the replica's original primary_conninfo
 	replayPaused    bool
 	receiverStopped bool
+	promoted        bool
 }
 
 // PGOption changes how Postgres starts.
@@ -132,7 +133,8 @@ func (p *PG) ReplicaDSN(db string) string {
 }
 
 // CreateDB creates database name on the primary and, when the replica is
-// streaming and replaying, waits until the replica has it too.
+// streaming and replaying (not paused, receiver on, not promoted), waits until
+// the replica has it too.
 func (p *PG) CreateDB(name string) {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -140,7 +142,7 @@ func (p *PG) CreateDB(name string) {
 	if err := p.Exec(ctx, p.PrimaryDSN("postgres"), "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		p.t.Fatalf("testharness: create database %s: %v", name, err)
 	}
-	if p.replica != nil && !p.replica.exited() && !p.replayPaused && !p.receiverStopped {
+	if p.replica != nil && !p.replica.exited() && !p.replayPaused && !p.receiverStopped && !p.promoted {
 		p.WaitReplicaCaughtUp()
 	}
 }
@@ -178,7 +180,8 @@ func (p *PG) Query(ctx context.Context, dsn, sql string, args ...any) ([][]any, 
 	return out, rows.Err()
 }
 
-// QueryRow runs sql on a new connection to dsn and scans the one row into dest.
+// QueryRow runs sql (without arguments: use Query for those) on a new
+// connection to dsn and scans the one row into dest.
 func (p *PG) QueryRow(ctx context.Context, dsn, sql string, dest ...any) error {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -204,155 +207,6 @@ func (p *PG) StartPrimary() {
 		p.t.Fatalf("testharness: primary is already running")
 	}
 	p.primary = p.startServer("postgres primary", p.PrimaryDataDir, p.PrimaryLog, p.PrimaryDSN("postgres"))
-}
-
-// StopReplica stops the replica with a pg_ctl stop mode.
-func (p *PG) StopReplica(mode string) {
-	p.t.Helper()
-	if err := stopPG(p.replica, mode); err != nil {
-		p.t.Fatalf("testharness: stop replica: %v", err)
-	}
-}
-
-// StartReplica starts the replica (again) and waits until it accepts queries.
-func (p *PG) StartReplica() {
-	p.t.Helper()
-	if p.replica != nil && !p.replica.exited() {
-		p.t.Fatalf("testharness: replica is already running")
-	}
-	p.replica = p.startServer("postgres replica", p.ReplicaDataDir, p.ReplicaLog, p.ReplicaDSN("postgres"))
-	p.replayPaused = false
-}
-
-// PauseReplay pauses WAL replay on the replica (WAL is still received, so byte
-// lag grows as the primary writes) and waits until replay is paused.
-func (p *PG) PauseReplay() {
-	p.t.Helper()
-	p.replicaSQLUntil("SELECT pg_wal_replay_pause()",
-		"SELECT pg_get_wal_replay_pause_state() = 'paused'")
-	p.replayPaused = true
-}
-
-// ResumeReplay resumes WAL replay on the replica.
-func (p *PG) ResumeReplay() {
-	p.t.Helper()
-	p.replicaSQLUntil("SELECT pg_wal_replay_resume()",
-		"SELECT pg_get_wal_replay_pause_state() = 'not paused'")
-	p.replayPaused = false
-}
-
-// StopWALReceiver clears primary_conninfo on the replica (ALTER SYSTEM and a
-// reload), and waits until pg_stat_wal_receiver on the replica and
-// pg_stat_replication on the primary are both empty. The replica stays up,
-// in recovery, with receive = replay: "lag 0" although nothing streams.
-func (p *PG) StopWALReceiver() {
-	p.t.Helper()
-	if p.primaryConninfo == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := p.QueryRow(ctx, p.ReplicaDSN("postgres"), "SHOW primary_conninfo", &p.primaryConninfo); err != nil {
-			p.t.Fatalf("testharness: read primary_conninfo: %v", err)
-		}
-	}
-	p.replicaSQLUntil("ALTER SYSTEM SET primary_conninfo = ''", "SELECT pg_reload_conf()")
-	p.waitFor("the WAL receiver to stop", func(ctx context.Context) (bool, error) {
-		var n int
-		if err := p.QueryRow(ctx, p.ReplicaDSN("postgres"), "SELECT count(*) FROM pg_stat_wal_receiver", &n); err != nil {
-			return false, err
-		}
-		return n == 0, nil
-	})
-	if p.primary != nil && !p.primary.exited() {
-		p.waitFor("the primary to see no streaming replica", func(ctx context.Context) (bool, error) {
-			n, err := p.StreamingReplicas(ctx)
-			return n == 0, err
-		})
-	}
-	p.receiverStopped = true
-}
-
-// StartWALReceiver restores primary_conninfo after StopWALReceiver and waits
-// until the replica streams again.
-func (p *PG) StartWALReceiver() {
-	p.t.Helper()
-	conninfo := strings.ReplaceAll(p.primaryConninfo, "'", "''")
-	p.replicaSQLUntil("ALTER SYSTEM SET primary_conninfo = '"+conninfo+"'", "SELECT pg_reload_conf()")
-	p.waitStreaming()
-	p.receiverStopped = false
-}
-
-// Promote promotes the replica (pg_promote, waiting up to 30 s). The old
-// primary keeps running: stop it with StopPrimary if the test needs that.
-func (p *PG) Promote() {
-	p.t.Helper()
-	p.replicaSQLUntil("SELECT pg_promote(true, 30)", "SELECT NOT pg_is_in_recovery()")
-}
-
-// StreamingReplicas counts the primary's replicas in state streaming.
-func (p *PG) StreamingReplicas(ctx context.Context) (int, error) {
-	var n int
-	err := p.QueryRow(ctx, p.PrimaryDSN("postgres"),
-		"SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", &n)
-	return n, err
-}
-
-// WaitReplicaCaughtUp waits until the replica has replayed all WAL the
-// primary had written when it was called.
-func (p *PG) WaitReplicaCaughtUp() {
-	p.t.Helper()
-	var lsn string
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.QueryRow(ctx, p.PrimaryDSN("postgres"), "SELECT pg_current_wal_lsn()::text", &lsn); err != nil {
-		p.t.Fatalf("testharness: current WAL position: %v", err)
-	}
-	p.waitFor("the replica to replay "+lsn, func(ctx context.Context) (bool, error) {
-		var ok bool
-		err := p.QueryRow(ctx, p.ReplicaDSN("postgres"),
-			"SELECT coalesce(pg_last_wal_replay_lsn() >= '"+lsn+"'::pg_lsn, false)", &ok)
-		return ok, err
-	})
-}
-
-// startReplica takes a base backup of the primary and starts the replica.
-func (p *PG) startReplica() {
-	p.t.Helper()
-	dumpLogOnFailure(p.t, "postgres replica", p.ReplicaLog)
-	p.ReplicaPort = FreePort(p.t)
-	if err := os.Mkdir(p.ReplicaDataDir, 0o700); err != nil {
-		p.t.Fatalf("testharness: %v", err)
-	}
-	if err := p.user.chownTree(p.ReplicaDataDir); err != nil {
-		p.t.Fatalf("testharness: %v", err)
-	}
-	out, err := runCmd(p.user, filepath.Join(p.BinDir, "pg_basebackup"),
-		"-h", "127.0.0.1", "-p", strconv.Itoa(p.PrimaryPort), "-U", "postgres",
-		"-D", p.ReplicaDataDir, "-R", "-X", "stream", "-c", "fast", "--no-sync")
-	if err != nil {
-		p.t.Fatalf("testharness: pg_basebackup: %v: %s", err, out)
-	}
-	if err := appendLines(filepath.Join(p.ReplicaDataDir, "postgresql.conf"),
-		[]string{"port = " + strconv.Itoa(p.ReplicaPort)}); err != nil {
-		p.t.Fatalf("testharness: %v", err)
-	}
-	p.StartReplica()
-	p.waitStreaming()
-}
-
-// waitStreaming waits until the primary sees a streaming replica and the
-// replica's WAL receiver is streaming.
-func (p *PG) waitStreaming() {
-	p.t.Helper()
-	p.waitFor("the replica to stream", func(ctx context.Context) (bool, error) {
-		var status string
-		err := p.QueryRow(ctx, p.ReplicaDSN("postgres"),
-			"SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), '')", &status)
-		if err != nil || status != "streaming" {
-			return false, err
-		}
-		n, err := p.StreamingReplicas(ctx)
-		return n > 0, err
-	})
 }
 
 // startServer runs postgres -D dataDir and waits until dsn answers SELECT 1.
