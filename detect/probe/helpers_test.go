@@ -163,3 +163,6 @@ func writeFile(t testing.TB, name, content string) string {
 	}
 	return path
 }
+
+// modelDur converts a duration for config fields.
+func modelDur(d time.Duration) model.Duration { return model.Duration(d) }
