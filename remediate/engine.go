@@ -73,6 +73,7 @@ type Engine struct {
 	tick time.Duration
 
 	wake     chan struct{}
+	failures map[uint64]int // outbox seq → failed attempts; used by the processor goroutine only
 	mu       sync.Mutex
 	inFlight map[string]bool
 	wg       sync.WaitGroup
@@ -100,6 +101,7 @@ func New(o Options) (*Engine, error) {
 		window:   time.Duration(o.Config.Guardrails.DestructiveWindow),
 		tick:     time.Second,
 		wake:     make(chan struct{}, 1),
+		failures: map[uint64]int{},
 		inFlight: map[string]bool{},
 	}
 	if e.m == nil {

@@ -39,15 +39,45 @@ func (e *Engine) processOutbox(ctx context.Context) error {
 			continue
 		}
 		// One alert spoiled the batch; process them one by one so the
-		// others are not held back, and leave the bad one for a retry.
+		// others are not held back. An alert that keeps failing goes to
+		// the dead-letter bucket (kept, audited) instead of stalling the
+		// outbox behind it.
 		e.log.Warn("outbox batch failed; processing alerts one at a time", "err", err)
 		for _, a := range alerts {
-			if err := e.update(func(t *txn) error { return t.processAlert(a) }); err != nil {
+			err := e.update(func(t *txn) error { return t.processAlert(a) })
+			if err == nil {
+				delete(e.failures, a.Seq)
+				continue
+			}
+			e.failures[a.Seq]++
+			if e.failures[a.Seq] < maxAlertAttempts {
 				return fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
 			}
+			reason := fmt.Sprintf("processing failed %d times: %v", maxAlertAttempts, err)
+			if derr := e.deadLetter(a, reason); derr != nil {
+				return fmt.Errorf("alert %d (%s): %w; dead-lettering it: %v", a.Seq, a.Fingerprint, err, derr)
+			}
+			delete(e.failures, a.Seq)
 		}
 	}
 	return nil
+}
+
+// maxAlertAttempts is how often processing of one alert is tried before it
+// is moved to the dead-letter bucket.
+const maxAlertAttempts = 3
+
+// deadLetter moves an alert that cannot be processed out of the outbox,
+// keeping it in the journal with an audit entry.
+func (e *Engine) deadLetter(a store.Alert, reason string) error {
+	e.log.Error("alert moved to the dead-letter bucket", "seq", a.Seq, "fingerprint", a.Fingerprint, "reason", reason)
+	return e.store.Update(func(tx *store.Tx) error {
+		if err := tx.DeadLetter(a.Seq, reason); err != nil {
+			return err
+		}
+		return tx.Audit(store.AuditEntry{Actor: "drguard", Action: "alert.dead_letter", Subject: a.Fingerprint,
+			Detail: map[string]string{"seq": fmt.Sprint(a.Seq), "reason": reason}})
+	})
 }
 
 // processAlert records one alert's effects and acks it.

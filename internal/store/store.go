@@ -39,7 +39,10 @@ var (
 	// bucketActiveRuns indexes the IDs of runs that are still active, so
 	// the engine need not scan every run ever journaled.
 	bucketActiveRuns = []byte("active_runs")
-	allBuckets       = [][]byte{bucketOutbox, bucketIncidents, bucketIncidentKeys, bucketRuns, bucketApprovals, bucketAudit, bucketGuards, bucketMeta, bucketActiveRuns}
+	// bucketDeadLetter keeps alerts that repeatedly failed processing, so
+	// that one bad alert never stalls the outbox and none is lost.
+	bucketDeadLetter = []byte("dead_letter")
+	allBuckets       = [][]byte{bucketOutbox, bucketIncidents, bucketIncidentKeys, bucketRuns, bucketApprovals, bucketAudit, bucketGuards, bucketMeta, bucketActiveRuns, bucketDeadLetter}
 )
 
 // Store is an open journal. It is safe for concurrent use.

@@ -89,6 +89,31 @@ func (t *Tx) AckAlert(seq uint64) error {
 	return t.tx.Bucket(bucketOutbox).Delete(u64(seq))
 }
 
+// DeadLetter moves an outbox alert that cannot be processed into the
+// dead-letter bucket, with the reason, and removes it from the outbox.
+func (t *Tx) DeadLetter(seq uint64, reason string) error {
+	out := t.tx.Bucket(bucketOutbox)
+	raw := out.Get(u64(seq))
+	if raw == nil {
+		return ErrNotFound
+	}
+	rec, err := json.Marshal(struct {
+		Alert  json.RawMessage `json:"alert"`
+		Reason string          `json:"reason"`
+		Time   time.Time       `json:"time"`
+	}{raw, reason, time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketDeadLetter).Put(u64(seq), rec); err != nil {
+		return err
+	}
+	return out.Delete(u64(seq))
+}
+
+// DeadLetters counts the alerts in the dead-letter bucket.
+func (t *Tx) DeadLetters() int { return t.tx.Bucket(bucketDeadLetter).Stats().KeyN }
+
 // Incident reads an incident by ID.
 func (t *Tx) Incident(id string) (Incident, error) {
 	var v Incident
