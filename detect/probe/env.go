@@ -125,14 +125,6 @@ func (e Env) now() time.Time {
 	return e.Now()
 }
 
-// log returns e's logger, never nil.
-func (e Env) log() *slog.Logger {
-	if e.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return e.Logger
-}
-
 // sharedOrNew returns the client cache, which an Env built without NewEnv
 // lacks: such an Env gets a private cache per call, so it works but does
 // not pool (use NewEnv).

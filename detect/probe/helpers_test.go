@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -152,16 +151,6 @@ func mustFail(t testing.TB, what string, r detect.Result, want string) {
 	if r.OK || !strings.Contains(r.Reason, want) {
 		t.Fatalf("%s: ok=%v reason %q, want a failure containing %q", what, r.OK, r.Reason, want)
 	}
-}
-
-// writeFile writes content to a new file in t's temp dir.
-func writeFile(t testing.TB, name, content string) string {
-	t.Helper()
-	path := t.TempDir() + "/" + name
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // modelDur converts a duration for config fields.

@@ -122,11 +122,9 @@ func sqlState(err error) string {
 
 // SQLSTATE codes the probes act on.
 const (
-	stateUndefinedTable  = "42P01"
-	stateReadOnlySQLTxn  = "25006"
-	stateUndefinedFunc   = "42883"
-	stateQueryCanceled   = "57014"
-	stateInsufficientPri = "42501"
+	stateUndefinedTable = "42P01"
+	stateReadOnlySQLTxn = "25006"
+	stateUndefinedFunc  = "42883"
 )
 
 // querier is what the heartbeat needs from a connection or a pool.
