@@ -103,6 +103,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			b.Service = c.Targets.service(b.Target)
 		}
 	}
+	applyBackupDefaults(c)
 }
 
 func setString(s *string, def string) {

@@ -109,8 +109,8 @@ func TestExplicitZeroDestructiveBudget(t *testing.T) {
 
 func TestBackupDefaultsFromTarget(t *testing.T) {
 	t.Setenv("TEST_DSN", "postgres://u:p@h/db")
-	c := mustParse(t, webhookAuth+pgTargets+minimalPolicy+`backups: [{name: b, target: db, destination: bucket, key_file: /etc/hostname}]
-restore_tests: [{name: r, backup: b, interval: 1d}]
+	c := mustParse(t, webhookAuth+pgTargetsWithReplica+minimalPolicy+`backups: [{name: b, target: db, destination: bucket, key_file: /etc/hostname}]
+restore_tests: [{name: r, backup: b, interval: 1d, scratch_target: scratch}]
 `)
 	b := c.Backups[0]
 	day := model.Duration(24 * time.Hour)

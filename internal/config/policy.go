@@ -161,6 +161,7 @@ func (v *validator) crossReference() {
 	for i, b := range c.Backups {
 		v.backupRefs(indexPath("backups", i), b, restored[b.Name])
 	}
+	v.recoveryRefs()
 }
 
 // backupRefs checks a backup's target, destination and objectives.
@@ -179,9 +180,7 @@ func (v *validator) backupRefs(path string, b Backup, restoreTested bool) {
 	if !v.service(path, "backup", b.Name, b.Service) {
 		return
 	}
-	if o := v.c.Objectives[b.Service]; b.Interval > o.RPO && o.RPO > 0 {
-		v.ps.warnf(joinPath(path, "interval"), "backups every %s cannot meet service %q's RPO of %s on their own; the RPO holds only while WAL archiving or a replica covers the gap", b.Interval, b.Service, o.RPO)
-	}
+	v.backupPlan(path, b)
 	if !restoreTested {
 		v.ps.warnf(path, "backup %q is never restore-tested: add a restore_tests entry for it", b.Name)
 	}

@@ -101,10 +101,41 @@ type Guardrails struct {
 	StepTimeout model.Duration `yaml:"step_timeout" json:"step_timeout"`
 }
 
-// Objective is a service's recovery objectives.
+// Objective is a service's recovery objectives and the recovery sources,
+// besides its backups, that can meet them.
 type Objective struct {
 	RPO model.Duration `yaml:"rpo" json:"rpo"`
 	RTO model.Duration `yaml:"rto" json:"rto"`
+	// RTOOverhead is what a recovery takes beyond restoring the data
+	// (detection, decision, switching clients over); it is added to the
+	// last restore test's duration in drguard_rto_estimate_seconds.
+	RTOOverhead model.Duration `yaml:"rto_overhead" json:"rto_overhead"`
+	// RecoverySources are the recovery points other than backups: a
+	// streaming replica, or point-in-time recovery. See RecoverySource.
+	RecoverySources []RecoverySource `yaml:"recovery_sources" json:"recovery_sources"`
+}
+
+// Recovery source types.
+const (
+	// RecoverySourceReplica is a streaming replica, a postgres target; its
+	// exposure is the replication lag its postgres_replication probe measures.
+	RecoverySourceReplica = "replica"
+	// RecoverySourcePITR is point-in-time recovery of an RDS instance; its
+	// exposure is now minus the instance's LatestRestorableTime.
+	RecoverySourcePITR = "pitr"
+)
+
+// RecoverySource is a recovery point a service can fall back on besides its
+// backups.
+type RecoverySource struct {
+	// Type is replica or pitr.
+	Type string `yaml:"type" json:"type"`
+	// Target is, for a replica, its postgres target; for pitr, the aws
+	// target (region, endpoint) of the RDS instance.
+	Target string `yaml:"target" json:"target"`
+	// RDSInstance is the DB instance identifier whose LatestRestorableTime
+	// bounds the data lost by a point-in-time restore (pitr only).
+	RDSInstance string `yaml:"rds_instance" json:"rds_instance"`
 }
 
 // Policy maps detections to an ordered list of remediation steps.
@@ -244,6 +275,23 @@ type Backup struct {
 	// resolved against the configuration file's directory at load.
 	KeyFile   string          `yaml:"key_file" json:"key_file"`
 	Retention BackupRetention `yaml:"retention" json:"retention"`
+	// PartSizeMB is the S3 multipart part size in MiB (default 8, at least
+	// 5). The largest backup is 10,000 parts.
+	PartSizeMB int `yaml:"part_size_mb" json:"part_size_mb"`
+	// Concurrency is how many parts upload at once (default 4). Memory
+	// use is about part_size_mb × (concurrency + 1).
+	Concurrency int `yaml:"concurrency" json:"concurrency"`
+	// SSE asks the store for server-side encryption on top of drguard's
+	// own: "" (none), AES256 or aws:kms (with SSEKMSKeyID).
+	SSE         string `yaml:"sse" json:"sse"`
+	SSEKMSKeyID string `yaml:"sse_kms_key_id" json:"sse_kms_key_id"`
+	// HeartbeatTable is read at dump start for the newest heartbeat
+	// (default drguard_heartbeat, column ts).
+	HeartbeatTable string `yaml:"heartbeat_table" json:"heartbeat_table"`
+	// BinDir holds pg_dump and pg_restore; empty means $PATH.
+	BinDir string `yaml:"bin_dir" json:"bin_dir"`
+	// Timeout bounds one backup run (default: the interval).
+	Timeout model.Duration `yaml:"timeout" json:"timeout"`
 }
 
 // BackupRetention says how long backups are kept, by age class.
@@ -258,6 +306,13 @@ type RestoreTest struct {
 	Name     string         `yaml:"name" json:"name"`
 	Backup   string         `yaml:"backup" json:"backup"`
 	Interval model.Duration `yaml:"interval" json:"interval"`
+	// ScratchTarget is the postgres target on which the test creates
+	// (CREATE DATABASE) and drops a scratch database; required.
+	ScratchTarget string `yaml:"scratch_target" json:"scratch_target"`
+	// Jobs is pg_restore's -j (default 2).
+	Jobs int `yaml:"jobs" json:"jobs"`
+	// Timeout bounds one restore test (default 4h).
+	Timeout model.Duration `yaml:"timeout" json:"timeout"`
 }
 
 // Notifier is a destination for incident communication.

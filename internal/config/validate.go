@@ -161,6 +161,7 @@ func (v *validator) objectives() {
 		}
 		v.positive(joinPath(path, "rpo"), o.RPO)
 		v.positive(joinPath(path, "rto"), o.RTO)
+		v.recoverySources(path, o)
 	}
 }
 
@@ -248,6 +249,7 @@ func (v *validator) backups() {
 		v.nonNegative(joinPath(path, "retention.daily"), b.Retention.Daily)
 		v.nonNegative(joinPath(path, "retention.weekly"), b.Retention.Weekly)
 		v.nonNegative(joinPath(path, "retention.monthly"), b.Retention.Monthly)
+		v.backupSettings(path, b)
 	}
 	seen = map[string]string{}
 	for i, r := range v.c.RestoreTests {
@@ -257,6 +259,7 @@ func (v *validator) backups() {
 			v.ps.errorf(joinPath(path, "backup"), "backup is required: the backup to restore")
 		}
 		v.positive(joinPath(path, "interval"), r.Interval)
+		v.restoreTestSettings(path, r)
 	}
 }
 

@@ -139,7 +139,7 @@ policies:
 
 func TestWarnings(t *testing.T) {
 	t.Setenv("TEST_DSN", "postgres://u:p@h/db")
-	yml := webhookAuth + pgTargets + `probes:
+	yml := webhookAuth + pgTargetsWithReplica + `probes:
   - {name: orphan, type: http}
   - {name: other, type: http, service: billing, scenario: x}
 policies:
@@ -160,11 +160,13 @@ backups:
 		`probes[1].service: service "billing" has no objectives: add objectives.billing with rpo and rto`,
 		`policies[0].steps[0].params.argv[1]: the template refers to .Lables, which is not one of .Labels, .Annotations, .Incident, .Target, .Run`,
 		`policies[0].steps[0].approval.expires: has no effect: approval.required is not true`,
-		`backups[0].interval: backups every 6h cannot meet service "svc"'s RPO of 1h on their own`,
+		`backups[0].interval: backups every 6h cannot meet RPO 1h on their own: service "svc" relies on replica db for it`,
+		`backups[0].sse: destination "bucket" is unencrypted at rest`,
+		`objectives.svc.recovery_sources[0].target: replica "db" has no postgres_replication probe`,
 		`backups[0]: backup "b" is never restore-tested`,
 	)
-	if n := len(c.Warnings()); n != 8 {
-		t.Errorf("got %d warnings, want 8:\n%v", n, c.Warnings())
+	if n := len(c.Warnings()); n != 10 {
+		t.Errorf("got %d warnings, want 10:\n%v", n, c.Warnings())
 	}
 	for _, w := range c.Warnings() {
 		if w.Severity != SeverityWarning {
