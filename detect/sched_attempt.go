@@ -24,7 +24,8 @@ const (
 
 // attempt runs one attempt of st's probe in its own goroutine under the
 // probe's timeout and returns its result, or a failure when the deadline
-// passes first. It also records the probe metrics.
+// passes first. It also records the probe metrics, unless ctx itself was
+// cancelled.
 func (s *Scheduler) attempt(ctx context.Context, st *probeState) Result {
 	start := s.now()
 	r := s.runBounded(ctx, st)
@@ -40,7 +41,8 @@ func (s *Scheduler) attempt(ctx context.Context, st *probeState) Result {
 	if !r.OK && r.Reason == "" {
 		r.Reason = "probe failed without a reason"
 	}
-	if m := s.opts.Metrics; m != nil {
+	// An attempt cut short by shutdown says nothing about the target.
+	if m := s.opts.Metrics; m != nil && ctx.Err() == nil {
 		ok := 0.0
 		if r.OK {
 			ok = 1

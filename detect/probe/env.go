@@ -105,15 +105,19 @@ func (e Env) Close() {
 	}
 	s := e.shared
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	s.closed = true
-	for _, p := range s.pg {
+	pools := s.pg
+	s.pg = nil
+	s.mu.Unlock()
+	// pgxpool.Close waits for acquired connections, which probes hold at
+	// most until their deadline: close outside the lock.
+	for _, p := range pools {
 		p.Close()
 	}
-	s.pg = nil
 	s.http.CloseIdleConnections()
 }
 
