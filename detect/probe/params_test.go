@@ -78,8 +78,8 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("kind %q lacks Run or Validate", name)
 		}
 	}
-	if len(Known()) != len(want) {
-		t.Errorf("Known() has %d kinds", len(Known()))
+	if len(Known()) != len(want) || len(Validators()) != len(want) {
+		t.Errorf("Known() has %d kinds, Validators() %d", len(Known()), len(Validators()))
 	}
 }
 

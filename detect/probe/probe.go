@@ -60,6 +60,16 @@ func Known() map[string]bool {
 	return known
 }
 
+// Validators returns every kind's Validate, the shape config.Known.Probes
+// takes, so that the loader reports probe problems with file and line.
+func Validators() map[string]func(p config.Probe, c *config.Config) error {
+	v := make(map[string]func(config.Probe, *config.Config) error, len(Registry))
+	for n, k := range Registry {
+		v[n] = k.Validate
+	}
+	return v
+}
+
 // Validate checks every probe of c: a known type, a target of the right
 // kind, and params that decode and make sense. It returns all problems.
 func Validate(c *config.Config) error {
