@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
@@ -42,6 +44,8 @@ type App struct {
 	log      *slog.Logger
 	store    *store.Store
 	engine   *remediate.Engine
+	sched    *detect.Scheduler
+	probes   probe.Env
 	http     *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
@@ -78,8 +82,25 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	eng, err := remediate.New(remediate.Options{
-		Store: st, Config: cfg, Actions: actions, Metrics: metrics.NewRemediation(reg),
+	probeMetrics := metrics.NewProbes(reg)
+	env := probe.NewEnv(probe.EnvOptions{Logger: log.With("component", "probe"), Config: cfg, Metrics: probeMetrics})
+	var eng *remediate.Engine
+	sched, err := detect.NewScheduler(detect.SchedulerOptions{
+		Probes: cfg.Probes, Run: env.Run, Metrics: probeMetrics, Logger: log.With("component", "scheduler"),
+		Emit: func(ctx context.Context, d detect.Detection) error {
+			if err := st.EnqueueAlerts(ctx, []store.Alert{d.Record("probe", time.Now().UTC())}); err != nil {
+				return err
+			}
+			eng.Wake()
+			return nil
+		},
+	})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	eng, err = remediate.New(remediate.Options{
+		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: metrics.NewRemediation(reg),
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
 	})
 	if err != nil {
@@ -101,7 +122,7 @@ func New(o Options) (*App, error) {
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	return &App{
-		cfg: cfg, log: log, store: st, engine: eng, listener: ln, registry: reg,
+		cfg: cfg, log: log, store: st, engine: eng, sched: sched, probes: env, listener: ln, registry: reg,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -132,12 +153,18 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
+	errc := make(chan error, 3)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		if err := a.engine.Run(engCtx); err != nil {
 			errc <- fmt.Errorf("engine: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.sched.Run(engCtx); err != nil {
+			errc <- fmt.Errorf("probe scheduler: %w", err)
 		}
 	}()
 	go func() {
@@ -163,6 +190,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopEngine()
 	wg.Wait()
+	a.probes.Close()
 	if err := a.store.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -172,5 +200,6 @@ func (a *App) Run(ctx context.Context) error {
 // Close releases resources of an App that was never Run.
 func (a *App) Close() error {
 	_ = a.listener.Close()
+	a.probes.Close()
 	return a.store.Close()
 }

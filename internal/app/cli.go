@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 )
@@ -108,9 +109,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // KnownActions lists the registered actions with their param validators,
-// for the configuration loader.
+// and the probe kinds with theirs, for the configuration loader.
 func KnownActions() config.Known {
-	k := config.Known{Actions: map[string]func(map[string]any) error{}}
+	k := config.Known{Actions: map[string]func(map[string]any) error{}, ProbeTypes: probe.Known(), Probes: map[string]func(config.Probe, *config.Config) error{}}
+	for name := range probe.Registry {
+		k.Probes[name] = func(p config.Probe, c *config.Config) error { return probe.Registry[name].Validate(p, c) }
+	}
 	for name, build := range action.Registry {
 		a, err := build(action.Deps{Logger: slog.New(slog.DiscardHandler), Config: &config.Config{}})
 		if err != nil {

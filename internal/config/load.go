@@ -18,6 +18,9 @@ type Known struct {
 	Actions map[string]func(params map[string]any) error
 	// ProbeTypes lists the probe kinds. A nil map accepts any probe type.
 	ProbeTypes map[string]bool
+	// Probes maps a probe kind to a check of a probe's target and params,
+	// run after every target is known. A missing entry checks nothing.
+	Probes map[string]func(p Probe, c *Config) error
 	// TemplateFuncs are the functions, beyond text/template's built-ins,
 	// that step params templates may call. Nil means none.
 	TemplateFuncs template.FuncMap

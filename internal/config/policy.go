@@ -144,6 +144,10 @@ func (v *validator) crossReference() {
 		path := indexPath("probes", i)
 		if p.Target != "" && len(c.Targets.Kinds(p.Target)) == 0 {
 			v.ps.errorf(joinPath(path, "target"), "undefined target %q in probe %q", p.Target, p.Name)
+		} else if check := v.known.Probes[p.Type]; check != nil {
+			if err := check(p, c); err != nil {
+				v.ps.errorf(joinPath(path, "params"), "%v", err)
+			}
 		}
 		v.service(path, "probe", p.Name, p.Service)
 	}

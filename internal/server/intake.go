@@ -2,14 +2,12 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/alertmanager"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
@@ -50,7 +48,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	alerts := make([]store.Alert, len(ds))
 	for i, d := range ds {
-		alerts[i] = toStoreAlert(d, msg.Receiver, now)
+		alerts[i] = d.Record(msg.Receiver, now)
 	}
 	if err := s.o.Store.EnqueueAlerts(r.Context(), alerts); err != nil {
 		count.WithLabelValues("unavailable").Inc()
@@ -65,24 +63,4 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"status":"success"}`+"\n")
-}
-
-// toStoreAlert converts a detection into an outbox record.
-func toStoreAlert(d detect.Detection, receiver string, now time.Time) store.Alert {
-	a := store.Alert{
-		Source:       string(d.Source),
-		Fingerprint:  d.Fingerprint,
-		Status:       string(d.Status),
-		StartsAt:     d.StartsAt,
-		EndsAt:       d.EndsAt,
-		Labels:       d.Labels,
-		Annotations:  d.Annotations,
-		GeneratorURL: d.GeneratorURL,
-		ReceivedAt:   now,
-		Receiver:     receiver,
-	}
-	if d.Evidence != nil {
-		a.Evidence, _ = json.Marshal(d.Evidence)
-	}
-	return a
 }
