@@ -104,6 +104,8 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		}
 	}
 	applyBackupDefaults(c)
+	applyNotifierDefaults(c)
+	applyCloudDefaults(c)
 }
 
 func setString(s *string, def string) {

@@ -40,6 +40,7 @@ func (r *resolver) resolveSecrets(c *Config) {
 		t := &c.Targets.Redis[i]
 		r.secret(indexPath("targets.redis", i), "password", &t.Password, &t.PasswordFile)
 	}
+	r.notifierSecrets(c)
 	for i := range c.Backups {
 		b := &c.Backups[i]
 		if b.KeyFile != "" {

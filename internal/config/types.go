@@ -238,15 +238,29 @@ type KubernetesTarget struct {
 	Name       string `yaml:"name" json:"name"`
 	Service    string `yaml:"service" json:"service"`
 	Kubeconfig string `yaml:"kubeconfig" json:"kubeconfig"` // empty: in-cluster
-	Namespace  string `yaml:"namespace" json:"namespace"`
+	// Context selects a context of the kubeconfig (default: its current
+	// context), e.g. the DR region's cluster.
+	Context   string `yaml:"context" json:"context"`
+	Namespace string `yaml:"namespace" json:"namespace"`
 }
 
-// AWSTarget is an AWS account and region.
+// AWSTarget is an AWS account and region. Credentials come from the
+// SDK's default chain (environment, shared config, web identity, IMDS).
 type AWSTarget struct {
-	Name     string `yaml:"name" json:"name"`
-	Service  string `yaml:"service" json:"service"`
-	Region   string `yaml:"region" json:"region"`
+	Name    string `yaml:"name" json:"name"`
+	Service string `yaml:"service" json:"service"`
+	Region  string `yaml:"region" json:"region"`
+	// Endpoint overrides the RDS and Route 53 endpoints (a VPC endpoint,
+	// or a test server).
 	Endpoint string `yaml:"endpoint" json:"endpoint"`
+	// Profile selects a shared-config profile; empty uses the default.
+	Profile string `yaml:"profile" json:"profile"`
+	// MaxAttempts bounds the attempts of one API call, throttling and
+	// 5xx retries included. Default 5.
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts"`
+	// MaxBackoff caps the jittered exponential delay between retries.
+	// Default 20s.
+	MaxBackoff model.Duration `yaml:"max_backoff" json:"max_backoff"`
 }
 
 // Probe is one scheduled check.
@@ -315,9 +329,45 @@ type RestoreTest struct {
 	Timeout model.Duration `yaml:"timeout" json:"timeout"`
 }
 
-// Notifier is a destination for incident communication.
+// Notifier is a destination for incident communication: a Slack
+// incoming webhook, an SMTP relay, or a status page's webhook.
 type Notifier struct {
 	Name string `yaml:"name" json:"name"`
 	Type string `yaml:"type" json:"type"` // slack, email, webhook
-	URL  string `yaml:"url" json:"url"`
+	// URL is the Slack incoming-webhook or status-page URL. A Slack
+	// webhook URL is a credential, so URL is a Secret (${ENV} or url_file).
+	URL     Secret `yaml:"url" json:"url"`
+	URLFile string `yaml:"url_file" json:"url_file"`
+	// BearerToken is sent to a webhook as "Authorization: Bearer …".
+	BearerToken     Secret `yaml:"bearer_token" json:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file" json:"bearer_token_file"`
+
+	// Smarthost is the SMTP relay (host:port) of an email notifier.
+	Smarthost string   `yaml:"smarthost" json:"smarthost"`
+	From      string   `yaml:"from" json:"from"`
+	To        []string `yaml:"to" json:"to"`
+	// Username and Password authenticate to the relay (PLAIN), only over
+	// TLS or to localhost.
+	Username     string `yaml:"username" json:"username"`
+	Password     Secret `yaml:"password" json:"password"`
+	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// RequireTLS refuses to send mail unless the relay offers STARTTLS.
+	RequireTLS bool `yaml:"require_tls" json:"require_tls"`
+
+	// StatusUpdates turns on scheduled status updates and the resolution
+	// message for open incidents. Default true.
+	StatusUpdates *bool `yaml:"status_updates" json:"status_updates"`
+	// StatusInterval is how often an active incident gets an update.
+	// Default 30m, the plan's "every 30 minutes during active incident".
+	StatusInterval model.Duration `yaml:"status_interval" json:"status_interval"`
+	// RecoveryInterval is how often an incident whose remediation has
+	// succeeded, but which is not resolved yet, gets an update. Default
+	// 2h, the plan's "every 2 hours during recovery".
+	RecoveryInterval model.Duration `yaml:"recovery_interval" json:"recovery_interval"`
+	// Matchers (Alertmanager syntax) select the incidents this notifier
+	// sends scheduled updates for; empty means all.
+	Matchers []string `yaml:"matchers" json:"matchers"`
 }
+
+// StatusUpdatesOn reports whether scheduled status updates are on.
+func (n Notifier) StatusUpdatesOn() bool { return n.StatusUpdates == nil || *n.StatusUpdates }

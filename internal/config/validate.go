@@ -196,11 +196,7 @@ func (v *validator) targets() {
 			v.absoluteURL(joinPath(indexPath("targets.s3", i), "endpoint"), x.Endpoint, "http", "https")
 		}
 	}
-	for i, x := range t.AWS {
-		if x.Endpoint != "" {
-			v.absoluteURL(joinPath(indexPath("targets.aws", i), "endpoint"), x.Endpoint, "http", "https")
-		}
-	}
+	v.cloudTargets()
 }
 
 func (v *validator) probes() {
@@ -260,27 +256,6 @@ func (v *validator) backups() {
 		}
 		v.positive(joinPath(path, "interval"), r.Interval)
 		v.restoreTestSettings(path, r)
-	}
-}
-
-func (v *validator) notifiers() {
-	seen := map[string]string{}
-	for i, n := range v.c.Notifiers {
-		path := indexPath("notifiers", i)
-		v.name(seen, "notifier", path, n.Name)
-		switch n.Type {
-		case "slack", "email", "webhook":
-		default:
-			v.ps.errorf(joinPath(path, "type"), "unknown notifier type %q: want slack, email or webhook", n.Type)
-		}
-		switch {
-		case n.URL == "":
-			v.ps.errorf(joinPath(path, "url"), "url is required")
-		case n.Type == "email":
-			v.checkURL(joinPath(path, "url"), n.URL, "(not shown)", []string{"mailto", "smtp", "smtps"})
-		default:
-			v.checkURL(joinPath(path, "url"), n.URL, "(not shown)", []string{"http", "https"})
-		}
 	}
 }
 
