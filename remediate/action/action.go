@@ -16,6 +16,19 @@ import (
 var Registry = map[string]Constructor{
 	"exec": NewExec,
 	"http": NewHTTP,
+
+	"kubernetes.delete_pod":      NewDeletePod,
+	"kubernetes.scale":           NewScale,
+	"kubernetes.rollout_restart": NewRolloutRestart,
+	"kubernetes.patch_secret":    NewPatchSecret,
+	"kubernetes.pod_logs":        NewPodLogs,
+
+	"postgres.promote": NewPostgresPromote,
+
+	"aws.rds.promote_read_replica":     NewRDSPromoteReadReplica,
+	"aws.rds.restore_to_point_in_time": NewRDSRestoreToPointInTime,
+	"aws.rds.wait_available":           NewRDSWaitAvailable,
+	"aws.route53.upsert_record":        NewRoute53UpsertRecord,
 }
 
 // Names returns the registered action names.

@@ -1,0 +1,158 @@
+package action
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
+)
+
+// awsBase is what every aws.* action shares: the configuration and an SDK
+// configuration per aws target (region, credentials from the default
+// chain, a standard retryer), loaded on first use and cached.
+type awsBase struct {
+	cfg *config.Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	sdks map[string]aws.Config
+}
+
+func newAWSBase(d Deps) awsBase {
+	l := d.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	cfg := d.Config
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	return awsBase{cfg: cfg, log: l, sdks: map[string]aws.Config{}}
+}
+
+// awsTarget picks the aws target of a step: param "target", else the
+// run's target when it is an aws target, else the only one.
+func (b *awsBase) awsTarget(req Request) (config.AWSTarget, error) {
+	param, err := stringParam(req.Params, "target", "")
+	if err != nil {
+		return config.AWSTarget{}, err
+	}
+	ts := b.cfg.Targets.AWS
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Name
+	}
+	i, err := pickTarget(config.KindAWS, names, param, req.Target)
+	if err != nil {
+		return config.AWSTarget{}, fmt.Errorf("aws: %w", err)
+	}
+	return ts[i], nil
+}
+
+// sdkConfig returns t's SDK configuration. Throttling errors, 5xx answers
+// and transient network errors are retried by the SDK's standard retryer
+// with jittered exponential backoff, up to t.MaxAttempts attempts.
+func (b *awsBase) sdkConfig(ctx context.Context, t config.AWSTarget) (aws.Config, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.sdks[t.Name]; ok {
+		return c, nil
+	}
+	attempts, backoff := t.MaxAttempts, time.Duration(t.MaxBackoff)
+	if attempts <= 0 {
+		attempts = config.DefaultAWSMaxAttempts
+	}
+	if backoff <= 0 {
+		backoff = time.Duration(config.DefaultAWSMaxBackoff)
+	}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = attempts
+				o.MaxBackoff = backoff
+			})
+		}),
+	}
+	if t.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(t.Region))
+	}
+	if t.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(t.Profile))
+	}
+	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("aws target %s: load SDK configuration: %w", t.Name, err)
+	}
+	b.sdks[t.Name] = c
+	return c, nil
+}
+
+// awsError words an SDK error for the journal: the call, what it was
+// about, the AWS error code and message, the HTTP status and how many
+// attempts were made.
+func awsError(ctx context.Context, call, about string, err error) error {
+	attempts := ""
+	var mae *retry.MaxAttemptsError
+	if errors.As(err, &mae) {
+		attempts = fmt.Sprintf(" after %d attempts", mae.Attempt)
+	}
+	status := 0
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status = re.HTTPStatusCode()
+	}
+	var ae smithy.APIError
+	hasAPI := errors.As(err, &ae)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("aws %s %s: timed out%s", call, about, attempts)
+	case status >= 500:
+		detail := ""
+		if hasAPI {
+			detail = fmt.Sprintf(" %s: %s", ae.ErrorCode(), ae.ErrorMessage())
+		}
+		return fmt.Errorf("aws %s %s: AWS answered HTTP %d%s%s; a persistent server-side error, retry later or act by hand", call, about, status, attempts, detail)
+	case hasAPI:
+		if status > 0 {
+			return fmt.Errorf("aws %s %s: %s (HTTP %d%s): %s", call, about, ae.ErrorCode(), status, attempts, ae.ErrorMessage())
+		}
+		return fmt.Errorf("aws %s %s: %s%s: %s", call, about, ae.ErrorCode(), attempts, ae.ErrorMessage())
+	}
+	return fmt.Errorf("aws %s %s%s: %v", call, about, attempts, err)
+}
+
+// isAPIError reports whether err is an AWS API error with one of codes.
+func isAPIError(err error, codes ...string) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	for _, c := range codes {
+		if ae.ErrorCode() == c {
+			return true
+		}
+	}
+	return false
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
