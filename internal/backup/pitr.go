@@ -1,0 +1,101 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
+)
+
+// RDSClientFunc returns the RDS client for an aws target.
+type RDSClientFunc func(ctx context.Context, t config.AWSTarget) (*rds.Client, error)
+
+// NewRDSClient builds an RDS client for t with the SDK's default credential
+// chain, the target's region and its endpoint override.
+func NewRDSClient(ctx context.Context, t config.AWSTarget) (*rds.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if t.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(t.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config for target %s: %w", t.Name, err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	hc := &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+	}}
+	return rds.NewFromConfig(cfg, func(o *rds.Options) {
+		if t.Endpoint != "" {
+			o.BaseEndpoint = aws.String(t.Endpoint)
+		}
+		o.HTTPClient = hc
+	}), nil
+}
+
+// pitrTimeout bounds one DescribeDBInstances call.
+const pitrTimeout = 30 * time.Second
+
+// refreshPITR reads LatestRestorableTime of every pitr recovery source and
+// records it as the source's recovery point. A failed call leaves the old
+// point, so the exposure keeps growing while RDS cannot be asked.
+func (s *Service) refreshPITR(ctx context.Context) {
+	for svc, o := range s.cfg.Objectives {
+		for _, src := range o.RecoverySources {
+			if src.Type != config.RecoverySourcePITR {
+				continue
+			}
+			t, err := s.latestRestorable(ctx, src)
+			if err != nil {
+				s.log.Warn("cannot read the PITR recovery point", "service", svc, "rds_instance", src.RDSInstance, "err", err)
+				continue
+			}
+			s.SetRecoveryPoint(svc, SourcePITR, src.RDSInstance, t)
+		}
+	}
+}
+
+// latestRestorable asks RDS for an instance's LatestRestorableTime.
+func (s *Service) latestRestorable(ctx context.Context, src config.RecoverySource) (time.Time, error) {
+	var target *config.AWSTarget
+	for i := range s.cfg.Targets.AWS {
+		if s.cfg.Targets.AWS[i].Name == src.Target {
+			target = &s.cfg.Targets.AWS[i]
+		}
+	}
+	if target == nil {
+		return time.Time{}, fmt.Errorf("undefined aws target %q", src.Target)
+	}
+	ctx, cancel := context.WithTimeout(ctx, pitrTimeout)
+	defer cancel()
+	client, err := s.rdsFunc(ctx, *target)
+	if err != nil {
+		return time.Time{}, err
+	}
+	out, err := client.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(src.RDSInstance)})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("describe DB instance %s: %s", src.RDSInstance, s3Message(err))
+	}
+	for _, db := range out.DBInstances {
+		if aws.ToString(db.DBInstanceIdentifier) == src.RDSInstance {
+			if db.LatestRestorableTime == nil {
+				return time.Time{}, fmt.Errorf("DB instance %s reports no LatestRestorableTime (automated backups off?)", src.RDSInstance)
+			}
+			return db.LatestRestorableTime.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("DB instance %s not found", src.RDSInstance)
+}
