@@ -13,7 +13,7 @@ import (
 )
 
 // outboxBatch is how many alerts one transaction processes.
-const outboxBatch = 64
+const outboxBatch = 256
 
 // processOutbox processes every alert in the outbox in arrival order. An
 // alert leaves the outbox in the transaction that records its effects, so
@@ -25,7 +25,8 @@ func (e *Engine) processOutbox(ctx context.Context) error {
 			return err
 		}
 		if len(alerts) == 0 {
-			return nil
+			// Caught up: let the outbox drop what the journal has taken.
+			return e.store.TrimOutbox(ctx)
 		}
 		err = e.update(func(t *txn) error {
 			for _, a := range alerts {
@@ -36,6 +37,14 @@ func (e *Engine) processOutbox(ctx context.Context) error {
 			return nil
 		})
 		if err == nil {
+			if len(alerts) == outboxBatch {
+				// A backlog: pace it, so that webhook intake (which
+				// must answer quickly) keeps the CPU and the disk.
+				select {
+				case <-ctx.Done():
+				case <-time.After(settle):
+				}
+			}
 			continue
 		}
 		// One alert spoiled the batch; process them one by one so the

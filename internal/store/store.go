@@ -1,20 +1,22 @@
-// Package store is drguard's journal: an embedded, crash-safe bbolt file
-// under --storage.path holding the alert outbox, incidents, runs, steps,
-// approvals, guardrail state and an append-only audit log.
+// Package store is drguard's journal: embedded, crash-safe bbolt files
+// under --storage.path. journal.db holds incidents, runs, steps, approvals,
+// guardrail state and an append-only audit log; outbox.db holds alerts as
+// received until the engine has recorded their effects.
 //
 // Every write is a serialisable transaction that is fsynced before it
 // returns. Webhook intake goes through a group-commit loop so that many
-// concurrent requests share one fsync without waiting on a timer.
+// concurrent requests share one fsync without waiting on a timer, and its
+// own file, so that it never waits behind the engine's transactions.
 package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,11 +26,13 @@ import (
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("journal is closed")
 
-// FileName is the journal's file name inside the storage directory.
-const FileName = "journal.db"
+// File names inside the storage directory.
+const (
+	FileName       = "journal.db"
+	OutboxFileName = "outbox.db"
+)
 
 var (
-	bucketOutbox       = []byte("outbox")
 	bucketIncidents    = []byte("incidents")
 	bucketIncidentKeys = []byte("incident_keys")
 	bucketRuns         = []byte("runs")
@@ -42,21 +46,21 @@ var (
 	// bucketDeadLetter keeps alerts that repeatedly failed processing, so
 	// that one bad alert never stalls the outbox and none is lost.
 	bucketDeadLetter = []byte("dead_letter")
-	allBuckets       = [][]byte{bucketOutbox, bucketIncidents, bucketIncidentKeys, bucketRuns, bucketApprovals, bucketAudit, bucketGuards, bucketMeta, bucketActiveRuns, bucketDeadLetter}
+	allBuckets       = [][]byte{bucketIncidents, bucketIncidentKeys, bucketRuns, bucketApprovals, bucketAudit, bucketGuards, bucketMeta, bucketActiveRuns, bucketDeadLetter}
 )
 
 // Store is an open journal. It is safe for concurrent use.
 type Store struct {
 	db      *bolt.DB
+	outbox  *bolt.DB
 	enqueue chan *enqueueReq
 	done    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
-}
-
-type enqueueReq struct {
-	alerts [][]byte // JSON, encoded before the write lock is taken
-	errc   chan error
+	// acked is the highest outbox sequence whose effects are committed in
+	// the journal; outbox entries up to it are garbage to trim.
+	acked   atomic.Uint64
+	trimmed atomic.Uint64
 }
 
 // Open opens (creating when needed) the journal in dir. It fails rather
@@ -65,7 +69,42 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create storage directory: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
+	db, err := openBolt(filepath.Join(dir, FileName), "journal")
+	if err != nil {
+		return nil, err
+	}
+	var acked uint64
+	err = db.Update(func(tx *bolt.Tx) error {
+		rebuildIndex := tx.Bucket(bucketActiveRuns) == nil
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		acked = (&Tx{tx: tx}).ackedSeq()
+		if rebuildIndex {
+			return (&Tx{tx: tx}).rebuildActiveRuns()
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("initialise journal: %w", err)
+	}
+	ob, err := openOutbox(filepath.Join(dir, OutboxFileName))
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, outbox: ob, enqueue: make(chan *enqueueReq, 1024), done: make(chan struct{})}
+	s.acked.Store(acked)
+	s.wg.Add(1)
+	go s.commitLoop()
+	return s, nil
+}
+
+// openBolt opens one bbolt file tuned for commit latency.
+func openBolt(path, what string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: 2 * time.Second,
 		// The freelist is rebuilt from the pages after a crash instead of
@@ -78,30 +117,11 @@ func Open(dir string) (*Store, error) {
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open journal %s: locked by another process", path)
+			return nil, fmt.Errorf("open %s %s: locked by another process", what, path)
 		}
-		return nil, fmt.Errorf("open journal %s: %w", path, err)
+		return nil, fmt.Errorf("open %s %s: %w", what, path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		rebuildIndex := tx.Bucket(bucketActiveRuns) == nil
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		if rebuildIndex {
-			return (&Tx{tx: tx}).rebuildActiveRuns()
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("initialise journal %s: %w", path, err)
-	}
-	s := &Store{db: db, enqueue: make(chan *enqueueReq, 1024), done: make(chan struct{})}
-	s.wg.Add(1)
-	go s.commitLoop()
-	return s, nil
+	return db, nil
 }
 
 // Close stops the commit loop and closes the file. Pending enqueues finish
@@ -111,7 +131,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.done)
 		s.wg.Wait()
-		err = s.db.Close()
+		err = errors.Join(s.outbox.Close(), s.db.Close())
 	})
 	return err
 }
@@ -123,9 +143,18 @@ func (s *Store) Ping(ctx context.Context) error {
 		return ErrClosed
 	default:
 	}
-	return s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
 			return errors.New("journal has no meta bucket")
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return err
+	}
+	return s.outbox.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketOutbox) == nil {
+			return errors.New("outbox has no bucket")
 		}
 		return ctx.Err()
 	})
@@ -133,7 +162,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // View runs fn in a read-only transaction.
 func (s *Store) View(fn func(*Tx) error) error {
-	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	return s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, s: s}) })
 }
 
 // Update runs fn in a read-write transaction that is durable when Update
@@ -144,95 +173,13 @@ func (s *Store) Update(fn func(*Tx) error) error {
 		return ErrClosed
 	default:
 	}
-	return s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
-}
-
-// EnqueueAlerts appends alerts to the outbox and returns once they are
-// durable. Concurrent callers are committed together in one transaction.
-// Each alert's Seq is its outbox key, assigned in arrival order and filled
-// in when the alert is read back.
-func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
-	req := &enqueueReq{alerts: make([][]byte, len(alerts)), errc: make(chan error, 1)}
-	for i := range alerts {
-		raw, err := json.Marshal(&alerts[i])
-		if err != nil {
-			return fmt.Errorf("encode alert: %w", err)
-		}
-		req.alerts[i] = raw
-	}
-	select {
-	case s.enqueue <- req:
-	case <-s.done:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once queued the request is committed or failed by the loop; wait for
-	// the verdict even if ctx ends, so that a 200 is never lost nor an
-	// alert committed after its caller was told it failed.
-	return <-req.errc
-}
-
-// maxGroup bounds how many requests share one transaction.
-const maxGroup = 256
-
-func (s *Store) commitLoop() {
-	defer s.wg.Done()
-	batch := make([]*enqueueReq, 0, maxGroup)
-	for {
-		batch = batch[:0]
-		select {
-		case req := <-s.enqueue:
-			batch = append(batch, req)
-		case <-s.done:
-			s.drainClosed()
-			return
-		}
-	fill:
-		for len(batch) < maxGroup {
-			select {
-			case req := <-s.enqueue:
-				batch = append(batch, req)
-			default:
-				break fill
-			}
-		}
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{tx: btx}
-			for _, req := range batch {
-				for _, raw := range req.alerts {
-					if err := tx.putAlert(raw); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		for _, req := range batch {
-			req.errc <- err
-		}
-	}
-}
-
-// drainClosed fails requests queued after Close began.
-func (s *Store) drainClosed() {
-	for {
-		select {
-		case req := <-s.enqueue:
-			req.errc <- ErrClosed
-		default:
-			return
-		}
-	}
-}
-
-// PendingAlerts returns up to limit unprocessed alerts in arrival order.
-func (s *Store) PendingAlerts(limit int) ([]Alert, error) {
-	var out []Alert
-	err := s.View(func(tx *Tx) error {
-		var err error
-		out, err = tx.PendingAlerts(limit)
-		return err
+	var t *Tx
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		t = &Tx{tx: btx, s: s}
+		return fn(t)
 	})
-	return out, err
+	if err == nil && t.acked > s.acked.Load() {
+		s.acked.Store(t.acked)
+	}
+	return err
 }

@@ -16,6 +16,9 @@ var ErrNotFound = errors.New("not found")
 // Tx is a journal transaction with typed accessors for each record kind.
 type Tx struct {
 	tx *bolt.Tx
+	s  *Store
+	// acked is the outbox sequence this transaction acknowledged up to.
+	acked uint64
 }
 
 func u64(n uint64) []byte {
@@ -58,61 +61,6 @@ func forEach[T any](t *Tx, bucket []byte, fn func(T) error) error {
 		return fn(v)
 	})
 }
-
-func (t *Tx) putAlert(raw []byte) error {
-	b := t.tx.Bucket(bucketOutbox)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	return b.Put(u64(seq), raw)
-}
-
-// PendingAlerts returns up to limit outbox alerts in arrival order.
-func (t *Tx) PendingAlerts(limit int) ([]Alert, error) {
-	var out []Alert
-	c := t.tx.Bucket(bucketOutbox).Cursor()
-	for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-		var a Alert
-		if err := json.Unmarshal(v, &a); err != nil {
-			return nil, fmt.Errorf("decode outbox alert: %w", err)
-		}
-		a.Seq = binary.BigEndian.Uint64(k)
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-// AckAlert removes a processed alert from the outbox. Do it in the same
-// transaction that records the alert's effects.
-func (t *Tx) AckAlert(seq uint64) error {
-	return t.tx.Bucket(bucketOutbox).Delete(u64(seq))
-}
-
-// DeadLetter moves an outbox alert that cannot be processed into the
-// dead-letter bucket, with the reason, and removes it from the outbox.
-func (t *Tx) DeadLetter(seq uint64, reason string) error {
-	out := t.tx.Bucket(bucketOutbox)
-	raw := out.Get(u64(seq))
-	if raw == nil {
-		return ErrNotFound
-	}
-	rec, err := json.Marshal(struct {
-		Alert  json.RawMessage `json:"alert"`
-		Reason string          `json:"reason"`
-		Time   time.Time       `json:"time"`
-	}{raw, reason, time.Now().UTC()})
-	if err != nil {
-		return err
-	}
-	if err := t.tx.Bucket(bucketDeadLetter).Put(u64(seq), rec); err != nil {
-		return err
-	}
-	return out.Delete(u64(seq))
-}
-
-// DeadLetters counts the alerts in the dead-letter bucket.
-func (t *Tx) DeadLetters() int { return t.tx.Bucket(bucketDeadLetter).Stats().KeyN }
 
 // Incident reads an incident by ID.
 func (t *Tx) Incident(id string) (Incident, error) {
