@@ -14,7 +14,7 @@ type Alert struct {
 	Fingerprint  string            `json:"fingerprint"`
 	Status       string            `json:"status"`
 	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt,omitempty"`
+	EndsAt       time.Time         `json:"endsAt,omitzero"`
 	Labels       map[string]string `json:"labels"`
 	Annotations  map[string]string `json:"annotations,omitempty"`
 	GeneratorURL string            `json:"generatorURL,omitempty"`
@@ -43,8 +43,8 @@ type Incident struct {
 	AlertStatus string            `json:"alertStatus"` // firing, resolved
 	FirstSeen   time.Time         `json:"firstSeen"`
 	LastSeen    time.Time         `json:"lastSeen"`
-	AlertEndsAt time.Time         `json:"alertEndsAt,omitempty"`
-	ResolvedAt  time.Time         `json:"resolvedAt,omitempty"`
+	AlertEndsAt time.Time         `json:"alertEndsAt,omitzero"`
+	ResolvedAt  time.Time         `json:"resolvedAt,omitzero"`
 	Repeats     int               `json:"repeats"`
 	RunIDs      []string          `json:"runIds,omitempty"`
 	// Timeline is the incident's story in order: received, matched, step
@@ -107,7 +107,7 @@ type Run struct {
 	Steps       []Step            `json:"steps"`
 	CreatedAt   time.Time         `json:"createdAt"`
 	UpdatedAt   time.Time         `json:"updatedAt"`
-	EndedAt     time.Time         `json:"endedAt,omitempty"`
+	EndedAt     time.Time         `json:"endedAt,omitzero"`
 }
 
 // Active reports whether the run still has work to do.
@@ -129,8 +129,8 @@ type Step struct {
 	Idempotent  bool           `json:"idempotent"`
 	ApprovalID  string         `json:"approvalId,omitempty"`
 	Attempts    int            `json:"attempts"`
-	StartedAt   time.Time      `json:"startedAt,omitempty"`
-	EndedAt     time.Time      `json:"endedAt,omitempty"`
+	StartedAt   time.Time      `json:"startedAt,omitzero"`
+	EndedAt     time.Time      `json:"endedAt,omitzero"`
 	Output      string         `json:"output,omitempty"`
 	Error       string         `json:"error,omitempty"`
 	Result      map[string]any `json:"result,omitempty"`
@@ -182,7 +182,7 @@ type Approval struct {
 	ExpiresAt   time.Time      `json:"expiresAt"`
 	DecidedBy   string         `json:"decidedBy,omitempty"`
 	DecidedFrom string         `json:"decidedFrom,omitempty"`
-	DecidedAt   time.Time      `json:"decidedAt,omitempty"`
+	DecidedAt   time.Time      `json:"decidedAt,omitzero"`
 	Comment     string         `json:"comment,omitempty"`
 }
 
@@ -201,8 +201,8 @@ type AuditEntry struct {
 type Guard struct {
 	Key         string      `json:"key"`
 	ActiveRunID string      `json:"activeRunId,omitempty"`
-	LastRunAt   time.Time   `json:"lastRunAt,omitempty"`
-	RunTimes    []time.Time `json:"runTimes,omitempty"`
+	LastRunAt   time.Time   `json:"lastRunAt,omitzero"`
+	RunTimes    []time.Time `json:"runTimes,omitzero"`
 	// LastResults are the structured results of the latest successful
 	// steps for this (policy, target), by step name, so that a later run
 	// can refer to what an earlier one did.
@@ -213,8 +213,8 @@ type Guard struct {
 type Settings struct {
 	Paused   bool      `json:"paused"`
 	PausedBy string    `json:"pausedBy,omitempty"`
-	PausedAt time.Time `json:"pausedAt,omitempty"`
+	PausedAt time.Time `json:"pausedAt,omitzero"`
 	// DestructiveTimes are the start times of recent destructive steps,
 	// for the global budget.
-	DestructiveTimes []time.Time `json:"destructiveTimes,omitempty"`
+	DestructiveTimes []time.Time `json:"destructiveTimes,omitzero"`
 }
