@@ -93,7 +93,8 @@ func find(t *testing.T, objs map[string]object, kind, prefix string) object {
 func TestRenderedBase(t *testing.T) {
 	objs := rendered(t)
 	for _, want := range []struct{ kind, name string }{
-		{"Namespace", "fruitfulplanet"}, {"ServiceAccount", "drguard"}, {"Role", ""}, {"RoleBinding", ""},
+		{"Namespace", "fruitfulplanet"}, {"ServiceAccount", "drguard"},
+		{"Role", "drguard-actions"}, {"RoleBinding", "drguard-actions"}, {"Role", "drguard-probes"}, {"RoleBinding", "drguard-probes"},
 		{"Deployment", "drguard"}, {"Service", "drguard"}, {"ServiceMonitor", "drguard"},
 		{"PrometheusRule", "drguard"}, {"ConfigMap", "drguard-config"}, {"PersistentVolumeClaim", "drguard-data"},
 	} {

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/fruitfulplanet/drguard/internal/app"
+	"github.com/fruitfulplanet/drguard/internal/config"
+)
+
+// Credentials of every drguard these tests start.
+const (
+	webhookToken = "e2e-webhook-token"
+	adminToken   = "e2e-admin-token"
+)
+
+// authConfig is the auth section every test configuration starts with.
+const authConfig = `
+auth:
+  webhook:
+    bearer_token: ` + webhookToken + `
+  users:
+    - {name: admin, role: admin, token: ` + adminToken + `}
+`
+
+// drguard is a daemon started in-process with the real loader and app.
+type drguard struct {
+	// URL is the base URL of its API, e.g. http://127.0.0.1:40123.
+	URL string
+	// Addr is its host:port.
+	Addr string
+}
+
+// startDrguard writes cfg to a file, loads it as `drguard serve` would and
+// runs drguard until the test ends.
+func startDrguard(t *testing.T, cfg string) *drguard {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "drguard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path, app.KnownActions())
+	if err != nil {
+		t.Fatalf("load the test configuration: %v\n%s", err, cfg)
+	}
+	a, err := app.New(app.Options{Config: c, ListenAddress: "127.0.0.1:0",
+		StoragePath: filepath.Join(dir, "data"), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("start drguard: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("drguard stopped with: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("drguard did not stop within 20s")
+		}
+	})
+	d := &drguard{URL: "http://" + a.Addr(), Addr: a.Addr()}
+	waitFor(t, 10*time.Second, "drguard to be ready", func() bool {
+		code, _ := d.do(t, http.MethodGet, "/readyz", "", nil)
+		return code == http.StatusOK
+	})
+	return d
+}
+
+// do sends a request with a bearer token ("" for none) and returns the
+// status and body.
+func (d *drguard) do(t *testing.T, method, path, token string, body io.Reader) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, d.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Logf("%s %s: %v", method, path, err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// scrape returns drguard's /metrics exposition as text.
+func (d *drguard) scrape(t *testing.T) []byte {
+	t.Helper()
+	code, body := d.do(t, http.MethodGet, "/metrics", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", code, body)
+	}
+	return body
+}
+
+// families parses an exposition.
+func families(t *testing.T, text []byte) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(string(text)))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return mfs
+}
+
+// sampleNames returns every series name an exposition yields in
+// Prometheus: a histogram's _bucket, _sum and _count, a summary's _sum and
+// _count, every other family's own name.
+func sampleNames(mfs map[string]*dto.MetricFamily) map[string]bool {
+	names := map[string]bool{}
+	for name, mf := range mfs {
+		if len(mf.GetMetric()) == 0 {
+			continue
+		}
+		switch mf.GetType() {
+		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
+		case dto.MetricType_SUMMARY:
+			names[name] = true
+			names[name+"_sum"], names[name+"_count"] = true, true
+		default:
+			names[name] = true
+		}
+	}
+	return names
+}
+
+// waitFor polls cond every 100ms until it holds or within passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// logWriter sends drguard's log lines to t.Log.
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	l, err := app.NewLogger(logWriter{t}, "warn", "logfmt")
+	if err != nil {
+		panic(fmt.Sprint(err))
+	}
+	return l
+}

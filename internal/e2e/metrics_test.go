@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/testharness"
+)
+
+// webhookPayload is an Alertmanager v4 notification with one alert.
+func webhookPayload(status string, labels map[string]string, startsAt time.Time) []byte {
+	alert := map[string]any{"status": status, "labels": labels, "annotations": map[string]string{"summary": "e2e"},
+		"startsAt": startsAt, "endsAt": time.Time{}, "fingerprint": "e2e-" + labels["target"]}
+	if status == "resolved" {
+		alert["endsAt"] = time.Now().UTC()
+	}
+	b, _ := json.Marshal(map[string]any{"version": "4", "status": status, "receiver": "drguard", "groupKey": "e2e",
+		"alerts": []any{alert}, "groupLabels": map[string]string{}, "commonLabels": labels,
+		"commonAnnotations": map[string]string{}, "externalURL": "http://alertmanager"})
+	return b
+}
+
+// exercise drives drguard's webhook so that the intake, detection,
+// incident and remediation metrics have series: an alert whose step runs,
+// then its resolution; an alert whose step fails; and an alert whose second
+// incident a cooldown blocks.
+func exercise(t *testing.T, s *scenario) {
+	t.Helper()
+	post := func(status string, labels map[string]string, starts time.Time) {
+		t.Helper()
+		if code, body := s.do(t, http.MethodPost, "/api/v1/alerts", webhookToken, bytes.NewReader(webhookPayload(status, labels, starts))); code != http.StatusOK {
+			t.Fatalf("post %s %s: %d %s", status, labels["alertname"], code, body)
+		}
+	}
+	starts := time.Now().UTC().Add(-time.Minute)
+	ok := map[string]string{"alertname": "E2ETest", "service": "shop", "scenario": "database_failure", "target": "pg-1"}
+	post("firing", ok, starts)
+	waitFor(t, 15*time.Second, "the policy's step to run", func() bool { return s.execRuns(t, "ran-") == 1 })
+	post("resolved", ok, starts)
+
+	post("firing", map[string]string{"alertname": "E2EFail", "service": "shop", "scenario": "database_failure", "target": "pg-2"}, starts)
+	cool := map[string]string{"alertname": "E2ECooldown", "service": "shop", "scenario": "database_failure", "target": "pg-3"}
+	post("firing", cool, starts)
+	waitFor(t, 15*time.Second, "the cooldown policy's first run", func() bool { return s.execRuns(t, "cool-") == 1 })
+	post("firing", cool, starts.Add(time.Second)) // a new incident for the same target
+	waitFor(t, 15*time.Second, "a failed step and a blocked step", func() bool {
+		text := string(s.scrape(t))
+		return strings.Contains(text, `result="failed"`) && strings.Contains(text, `result="blocked_cooldown"`)
+	})
+}
+
+// testPolicies answers the alerts that exercise sends.
+func testPolicies(dir string) string {
+	return "policies:" + recordingPolicy("e2e-webhook", `alertname="E2ETest"`, dir, "ran-", "target") +
+		strings.Replace(recordingPolicy("e2e-cooldown", `alertname="E2ECooldown"`, dir, "cool-", "target"), "cooldown: 0s", "cooldown: 1h", 1) + `
+  - name: e2e-fail
+    matchers: ['alertname="E2EFail"']
+    steps:
+      - {name: fail, action: exec, params: {argv: ["false"]}, timeout: 10s}
+`
+}
+
+// TestMetricsExported starts drguard with objectives, probes, a backup and
+// a restore test on real components, exercises the webhook, and checks
+// that every metric name used in rules/ and dashboards/ is in its scrape,
+// and that `promtool check metrics` finds nothing to complain about.
+func TestMetricsExported(t *testing.T) {
+	s := startScenario(t, scenarioOptions{policies: testPolicies})
+	exercise(t, s)
+	s.waitProbesRan(t)
+	text := s.scrape(t)
+	exported := sampleNames(families(t, text))
+
+	var missing []string
+	for name, where := range usedNames(t) {
+		if !exported[name] {
+			slices.Sort(where)
+			missing = append(missing, fmt.Sprintf("  %s (used by %s)", name, strings.Join(slices.Compact(where), "; ")))
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("%d metric names used by rules/ or dashboards/ are not exported by a drguard with objectives, probes, backups and restore tests configured:\n%s",
+			len(missing), strings.Join(missing, "\n"))
+	}
+
+	t.Run("promtool check metrics", func(t *testing.T) {
+		promtool, err := exec.LookPath("promtool")
+		if err != nil {
+			testharness.Need(t, "promtool (apt-get install prometheus)", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
+		cmd.Stdin = bytes.NewReader(text)
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	})
+}
