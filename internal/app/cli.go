@@ -40,9 +40,9 @@ func commands() map[string]command {
 		"check":      {"validate the configuration and lint the DR plan", cmdCheck},
 		"approve":    {"approve (or --reject) a gated step on a running drguard", cmdApprove},
 		"version":    {"print the version", cmdVersion},
-		"backup":     {"take a backup of a target", notYet("backup")},
-		"restore":    {"restore a backup into a database", notYet("restore")},
-		"verify":     {"prove the latest backup restores", notYet("verify")},
+		"backup":     {"take a backup of a target (and --prune, or --dry-run to list, retention)", cmdBackup},
+		"restore":    {"restore a backup into a database, after authenticating all of it", cmdRestore},
+		"verify":     {"prove the latest backup restores: restore test into a scratch database", cmdVerify},
 		"drill":      {"run a DR drill (dry run unless --execute)", notYet("drill")},
 		"postmortem": {"write an incident's post-mortem from the journal", notYet("postmortem")},
 	}
