@@ -24,11 +24,16 @@ var Registry = map[string]Constructor{
 	"kubernetes.pod_logs":        NewPodLogs,
 
 	"postgres.promote": NewPostgresPromote,
+	"postgres.backup":  NewPostgresBackup,
 
 	"aws.rds.promote_read_replica":     NewRDSPromoteReadReplica,
 	"aws.rds.restore_to_point_in_time": NewRDSRestoreToPointInTime,
 	"aws.rds.wait_available":           NewRDSWaitAvailable,
 	"aws.route53.upsert_record":        NewRoute53UpsertRecord,
+
+	"notify.slack":   NewNotifySlack,
+	"notify.email":   NewNotifyEmail,
+	"notify.webhook": NewNotifyWebhook,
 }
 
 // Names returns the registered action names.

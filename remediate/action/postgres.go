@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
@@ -250,11 +251,13 @@ func describeLag(st replicaState) string {
 	return fmt.Sprintf("Replica lag before promotion: %s; %d bytes received but not replayed; WAL receiver %s.", lag, st.replayLagBytes, st.receiverStatus)
 }
 
+// fmtLag formats a duration the way the configuration writes them: 2s,
+// 1h30m, 4h.
 func fmtLag(d time.Duration) string {
 	if d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
-	return d.Round(time.Second).String()
+	return model.Duration(d.Round(time.Second)).String()
 }
 
 // quoteTable quotes "table" or "schema.table" (already checked against

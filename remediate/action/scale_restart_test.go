@@ -61,11 +61,20 @@ func (d *daemon) stop() {
 	d.cancel = nil
 }
 
+// alertStart is when every test alert started, so that a resolution
+// matches its firing alert.
+var alertStart = time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+
 func (d *daemon) fire(t *testing.T, fingerprint string, labels map[string]string) {
 	t.Helper()
+	d.alert(t, detect.StatusFiring, fingerprint, labels)
+}
+
+func (d *daemon) alert(t *testing.T, status detect.Status, fingerprint string, labels map[string]string) {
+	t.Helper()
 	err := d.store.EnqueueAlerts(context.Background(), []store.Alert{{
-		Source: string(detect.SourceAlertmanager), Fingerprint: fingerprint, Status: string(detect.StatusFiring),
-		StartsAt: time.Now().Add(-time.Minute).UTC(), Labels: labels, ReceivedAt: time.Now().UTC(),
+		Source: string(detect.SourceAlertmanager), Fingerprint: fingerprint, Status: string(status),
+		StartsAt: alertStart, Labels: labels, ReceivedAt: time.Now().UTC(),
 	}})
 	if err != nil {
 		t.Fatal(err)
