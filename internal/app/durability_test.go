@@ -25,7 +25,7 @@ type daemon struct {
 	log *os.File
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -36,16 +36,30 @@ func freeAddr(t *testing.T) string {
 }
 
 // startDaemon runs `drguard serve` as a child process and waits until it
-// answers /healthz.
-func startDaemon(t *testing.T, configFile, storage string) *daemon {
+// answers /healthz. env adds environment variables.
+func startDaemon(t testing.TB, configFile, storage string, env ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
+	return startChild(t, addr, append(env, daemonEnv+"=1"), "serve", "--config.file="+configFile, "--storage.path="+storage, "--web.listen-address="+addr, "--log.level=warn")
+}
+
+// startNoPersist runs the no-persistence webhook handler as a child.
+func startNoPersist(t testing.TB, env ...string) *daemon {
+	t.Helper()
+	addr := freeAddr(t)
+	return startChild(t, addr, append(env, daemonEnv+"=nopersist"), addr)
+}
+
+// startChild runs the test binary with args and env and waits until addr
+// answers /healthz.
+func startChild(t testing.TB, addr string, env []string, args ...string) *daemon {
+	t.Helper()
 	logf, err := os.CreateTemp(t.TempDir(), "daemon-*.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--config.file="+configFile, "--storage.path="+storage, "--web.listen-address="+addr, "--log.level=warn")
-	cmd.Env = append(os.Environ(), daemonEnv+"=1")
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
