@@ -81,9 +81,18 @@ func (s *Service) latestRestorable(ctx context.Context, src config.RecoverySourc
 	}
 	ctx, cancel := context.WithTimeout(ctx, pitrTimeout)
 	defer cancel()
-	client, err := s.rdsFunc(ctx, *target)
-	if err != nil {
-		return time.Time{}, err
+	s.mu.Lock()
+	client := s.rdsClients[target.Name]
+	s.mu.Unlock()
+	if client == nil {
+		c, err := s.rdsFunc(ctx, *target)
+		if err != nil {
+			return time.Time{}, err
+		}
+		s.mu.Lock()
+		s.rdsClients[target.Name] = c
+		s.mu.Unlock()
+		client = c
 	}
 	out, err := client.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(src.RDSInstance)})
 	if err != nil {

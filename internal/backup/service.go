@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -71,12 +72,14 @@ type Service struct {
 	refresh  time.Duration
 	progress io.Writer
 
-	mu       sync.Mutex
-	clients  map[string]*s3.Client
-	cache    recordCache
-	recovery recoveryState
-	running  map[string]bool // backups and restore tests in progress
-	sched    map[string]*schedState
+	mu      sync.Mutex
+	clients map[string]*s3.Client
+	// rdsClients caches RDS clients by aws target.
+	rdsClients map[string]*rds.Client
+	cache      recordCache
+	recovery   recoveryState
+	running    map[string]bool // backups and restore tests in progress
+	sched      map[string]*schedState
 }
 
 // New returns a Service. It does no I/O: clients are created on first use.
@@ -88,7 +91,7 @@ func New(o Options) (*Service, error) {
 		cfg: o.Config, log: o.Logger, metrics: o.Metrics, journal: o.Journal,
 		s3Func: o.S3Client, rdsFunc: o.RDSClient, now: o.Now, tempDir: o.TempDir,
 		refresh: o.RefreshInterval, progress: o.Progress,
-		clients: map[string]*s3.Client{}, running: map[string]bool{},
+		clients: map[string]*s3.Client{}, rdsClients: map[string]*rds.Client{}, running: map[string]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
