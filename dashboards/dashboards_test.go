@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/fruitfulplanet/drguard/rules"
 )
 
 // TestCommittedJSONUpToDate fails while a committed dashboard differs from
@@ -104,5 +107,37 @@ func checkPanels(t *testing.T, panels []*Panel) {
 				t.Errorf("panel %q: query %s has no expression or data source", p.Title, tg.RefID)
 			}
 		}
+	}
+}
+
+// TestRecordingRulesExist checks that every recording rule a panel reads is
+// defined in rules/.
+func TestRecordingRulesExist(t *testing.T) {
+	groups, err := rules.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := map[string]bool{}
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			recorded[r.Record] = true
+		}
+	}
+	re := regexp.MustCompile(`[a-z_]+:drguard_[a-z0-9_]+:[a-z_]+`)
+	n := 0
+	for name, build := range Files {
+		for _, p := range build().Panels {
+			for _, tg := range p.Targets {
+				for _, rec := range re.FindAllString(tg.Expr, -1) {
+					n++
+					if !recorded[rec] {
+						t.Errorf("%s: panel %q reads %s, which rules/ does not record", name, p.Title, rec)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no panel uses a recording rule")
 	}
 }

@@ -45,8 +45,8 @@ func Overview() *Dashboard {
 		"Age of the newest backup in backup intervals. Above 1.5 DrguardBackupStale fires.",
 		"none", thresholds("green", 1, "orange", 1.5, "red"),
 		instant(`service_target:drguard_backup_age:ratio{service=~"$service",target=~"$target"}`, "{{target}}")))
-	b.add(8, 8, timeseries("Backup age", "Seconds since the end of the newest backup, per target.", "s",
-		q(`drguard_backup_age_seconds{service=~"$service",target=~"$target"}`, "{{target}}"),
+	b.add(8, 8, timeseries("Backup age", "Seconds since the end of the newest backup, per target; the second line is where DrguardBackupStale starts.", "s",
+		q(`time() - drguard_backup_last_success_timestamp_seconds{service=~"$service",target=~"$target"}`, "{{target}}"),
 		q(`drguard_backup_expected_interval_seconds{service=~"$service",target=~"$target"} * 1.5`, "{{target}} stale above")))
 	b.add(8, 8, bargauge("Last passing restore test",
 		"Time since the last restore test that passed, per target. DrguardRestoreTestStale fires above 36h.",
