@@ -314,6 +314,14 @@ func TestKubernetesActionsAsServiceAccount(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("restart daemonset = %v, want %q", err, want)
 		}
+		_, err = e.run(t, "kubernetes.scale", map[string]any{"name": "fruitfulplanet-app", "replicas": 1, "namespace": "default"}, nil)
+		want = "kubernetes: forbidden: serviceaccount drguard cannot get deployments/scale in namespace default"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("scale in another namespace = %v, want %q", err, want)
+		}
+		if _, err := e.asSA.CoreV1().Secrets(e.ns).Get(ctx, "app-secrets", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("the ServiceAccount may read a Secret: %v", err)
+		}
 		// Deleting a Secret is nothing drguard's actions do; the Role
 		// refuses it, and the refusal reads the same way.
 		err = e.asSA.CoreV1().Secrets(e.ns).Delete(ctx, "app-secrets", metav1.DeleteOptions{})
