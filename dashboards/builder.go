@@ -16,6 +16,9 @@ type builder struct {
 	nextID  int
 }
 
+// newDashboard starts a dashboard with drguard's defaults: the datasource
+// variable first, then vars; a link to the other drguard dashboards; 30s
+// refresh over the last 6 hours.
 func newDashboard(uid, title, description string, vars ...Variable) *builder {
 	d := &Dashboard{
 		Annotations: map[string]any{"list": []any{map[string]any{
@@ -50,12 +53,14 @@ func (b *builder) row(title string) {
 	b.y++
 }
 
+// newline moves below the tallest panel of the current line.
 func (b *builder) newline() {
 	if b.x > 0 {
 		b.x, b.y, b.h = 0, b.y+b.h, 0
 	}
 }
 
+// id returns the next panel id.
 func (b *builder) id() int { b.nextID++; return b.nextID - 1 }
 
 // add places p with width w and height h.
@@ -96,8 +101,10 @@ func thresholds(base string, steps ...any) map[string]any {
 	return map[string]any{"mode": "absolute", "steps": list}
 }
 
+// reduceLast shows a series' last non-null value.
 var reduceLast = map[string]any{"calcs": []string{"lastNotNull"}, "fields": "", "values": false}
 
+// timeseries is a time series panel with a table legend (last, max).
 func timeseries(title, description, unit string, targets ...Target) *Panel {
 	return &Panel{
 		Type: "timeseries", Title: title, Description: description, Targets: targets,
@@ -127,6 +134,7 @@ func dashedObjective(p *Panel) *Panel {
 	return p
 }
 
+// stat is a single-value panel colored by thresholds.
 func stat(title, description, unit string, th map[string]any, targets ...Target) *Panel {
 	return &Panel{
 		Type: "stat", Title: title, Description: description, Targets: targets,
@@ -138,6 +146,7 @@ func stat(title, description, unit string, th map[string]any, targets ...Target)
 	}
 }
 
+// gauge is a gauge between minV and maxV colored by thresholds.
 func gauge(title, description, unit string, minV, maxV float64, th map[string]any, targets ...Target) *Panel {
 	return &Panel{
 		Type: "gauge", Title: title, Description: description, Targets: targets,
@@ -146,6 +155,7 @@ func gauge(title, description, unit string, minV, maxV float64, th map[string]an
 	}
 }
 
+// bargauge is a horizontal bar per series colored by thresholds.
 func bargauge(title, description, unit string, th map[string]any, targets ...Target) *Panel {
 	return &Panel{
 		Type: "bargauge", Title: title, Description: description, Targets: targets,
@@ -176,6 +186,7 @@ func stateTimeline(title, description, bad, good string, targets ...Target) *Pan
 	}
 }
 
+// datasourceVar lets the viewer pick any Prometheus data source.
 func datasourceVar() Variable {
 	return Variable{Current: map[string]any{}, Label: "Data source", Name: "datasource", Options: []any{}, Query: "prometheus", Refresh: 1, Type: "datasource"}
 }
