@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/fruitfulplanet/drguard/internal/app"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
+	"github.com/fruitfulplanet/drguard/rules"
 )
 
 // TestGeneratedFilesUpToDate fails while deploy/base holds generated files
@@ -187,5 +190,45 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, configMap string) {
 	}
 	if v := volumes[mounts["/tmp"]]; v.EmptyDir == nil {
 		t.Error("no writable /tmp")
+	}
+}
+
+// TestPrometheusRuleLoads checks that the groups inside the committed
+// PrometheusRule are a rule file Prometheus accepts (promtool check rules)
+// and hold as many rules as rules/ does.
+func TestPrometheusRuleLoads(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		testharness.Need(t, "promtool (apt-get install prometheus)", err)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", PrometheusRulePath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pr struct {
+		Spec struct {
+			Groups []map[string]any `yaml:"groups"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &pr); err != nil {
+		t.Fatal(err)
+	}
+	groups, err := rules.Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Spec.Groups) != len(groups) {
+		t.Fatalf("PrometheusRule has %d groups, rules/ %d", len(pr.Spec.Groups), len(groups))
+	}
+	out, err := yaml.Marshal(map[string]any{"groups": pr.Spec.Groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "prometheusrule.rules.yml")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules on the PrometheusRule's groups: %v\n%s", err, msg)
 	}
 }
