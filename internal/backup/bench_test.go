@@ -1,0 +1,288 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
+)
+
+// benchHelperEnv makes the test binary run one backup and exit, so the
+// benchmark measures the backup's own peak RSS in a process of its own.
+const benchHelperEnv = "DRGUARD_BENCH_BACKUP_CONFIG"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(benchHelperEnv); path != "" {
+		os.Exit(runBenchHelper(path))
+	}
+	os.Exit(m.Run())
+}
+
+// runBenchHelper takes backup "bench" of the configuration at path and
+// prints its manifest.
+func runBenchHelper(path string) int {
+	cfg, err := config.Load(path, config.Known{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	svc, err := New(Options{Config: cfg})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	m, err := svc.Backup(ctx, "bench", TriggerCLI)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(m)
+	return 0
+}
+
+// benchFixture is a database of about DRGUARD_BENCH_GB GiB (of pg_dump
+// output), an S3 server and a configuration backing the database up to it.
+type benchFixture struct {
+	pg      *testharness.PG
+	s3      *testharness.S3Server
+	null    *nullS3
+	cfgPath string
+	cfg     *config.Config
+	dir     string
+	dsn     string
+	rawSize int64
+}
+
+// newBenchFixture builds the database once per benchmark run: rows of
+// generate_series with a repetitive wide column, a random one and a
+// sentence, a mix that compresses about as well as real application data.
+func newBenchFixture(b *testing.B) *benchFixture {
+	gb := 1.0
+	if s := os.Getenv("DRGUARD_BENCH_GB"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil || v <= 0 {
+			b.Fatalf("DRGUARD_BENCH_GB=%q: want a positive number", s)
+		}
+		gb = v
+	}
+	f := &benchFixture{dir: b.TempDir()}
+	f.pg = testharness.Postgres(b, testharness.NoReplica(), testharness.PGConf("shared_buffers", "256MB"),
+		testharness.PGConf("max_wal_size", "4GB"))
+	f.s3 = testharness.S3(b)
+	f.s3.CreateBucket("bench")
+	f.null = newNullS3(b)
+	f.pg.CreateDB("bench")
+	f.dsn = f.pg.PrimaryDSN("bench")
+	// About 236 bytes per row of pg_dump output.
+	rows := int64(gb * (1 << 30) / 236)
+	start := time.Now()
+	ctx := context.Background()
+	err := f.pg.Exec(ctx, f.dsn, `CREATE UNLOGGED TABLE orders AS SELECT i AS id,
+		repeat(md5(i::text), 4) AS wide, md5(random()::text) AS token,
+		'order ' || i || ' for customer ' || (i % 99991) AS note,
+		timestamptz '2025-01-01' + i * interval '1 second' AS created
+		FROM generate_series(1, $1::bigint) i`, rows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := f.pg.Exec(ctx, f.dsn, `ALTER TABLE orders SET LOGGED; ALTER TABLE orders ADD PRIMARY KEY (id);
+		CREATE TABLE drguard_heartbeat (id text PRIMARY KEY, ts timestamptz NOT NULL);
+		INSERT INTO drguard_heartbeat VALUES ('drguard', now())`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("generated %d rows in %s", rows, time.Since(start).Round(time.Second))
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.WriteFile(filepath.Join(f.dir, "k"), []byte(base64.StdEncoding.EncodeToString(key)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f.cfgPath = filepath.Join(f.dir, "bench.yaml")
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: bench}}
+targets:
+  postgres: [{name: db, dsn: %q}]
+  s3:
+    - {name: devnull, bucket: bench, endpoint: %q}
+    - {name: store, bucket: bench, endpoint: %q}
+backups:
+  - {name: bench, target: db, destination: devnull, key_file: k, timeout: 1h}
+  - {name: stored, target: db, destination: store, key_file: k, timeout: 1h}
+`, f.dsn, f.null.URL, f.s3.Endpoint)
+	if err := os.WriteFile(f.cfgPath, []byte(yml), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if f.cfg, err = config.Load(f.cfgPath, config.Known{}); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// shell runs a bash pipeline and returns how long it took.
+func shell(b *testing.B, script string, env ...string) time.Duration {
+	d, _ := shellCPU(b, script, env...)
+	return d
+}
+
+// shellCPU runs a bash pipeline and returns how long it took and the CPU
+// time of the processes it ran (the server's is not included).
+func shellCPU(b *testing.B, script string, env ...string) (time.Duration, time.Duration) {
+	b.Helper()
+	cmd := exec.Command("bash", "-o", "pipefail", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	return time.Since(start), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+}
+
+// benchResults are the best times of each contender.
+type benchResults struct {
+	dump, gzip, drguard, pgRestore, drguardRestore time.Duration
+	dumpCPU, drguardCPU                            time.Duration
+	rssKB                                          int64
+	raw, stored                                    int64
+}
+
+// best keeps the smaller non-zero duration.
+func best(old, d time.Duration) time.Duration {
+	if old == 0 || d < old {
+		return d
+	}
+	return old
+}
+
+// BenchmarkBackup compares, on one database of DRGUARD_BENCH_GB GiB (default
+// 1): drguard's backup against pg_dump -Fc -Z0 > /dev/null and pg_dump -Fc
+// -Z0 | gzip, the backup process's peak RSS, and drguard's restore against
+// pg_restore -j2 from a local file. The timed backup uploads to an S3
+// endpoint that discards what it receives (the counterpart of > /dev/null:
+// an S3 server on the same two CPUs would be measured too); the restore
+// reads a backup from the in-process S3 server. Run it with -benchtime=1x;
+// see docs/benchmarks.md.
+func BenchmarkBackup(b *testing.B) {
+	f := newBenchFixture(b)
+	pgDump, err := findTool("", "pg_dump")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pgRestore, err := findTool("", "pg_restore")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dumpFile := filepath.Join(f.dir, "local.dump")
+	var r benchResults
+
+	b.Run("pg_dump_devnull", func(b *testing.B) {
+		for range b.N {
+			d, cpu := shellCPU(b, fmt.Sprintf("%q -Fc -Z0 -d %q > /dev/null", pgDump, f.dsn))
+			if r.dump == 0 || d < r.dump {
+				r.dump, r.dumpCPU = d, cpu
+			}
+		}
+	})
+	b.Run("pg_dump_gzip", func(b *testing.B) {
+		for range b.N {
+			r.gzip = best(r.gzip, shell(b, fmt.Sprintf("%q -Fc -Z0 -d %q | gzip > /dev/null", pgDump, f.dsn)))
+		}
+	})
+	b.Run("drguard_backup", func(b *testing.B) {
+		for range b.N {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), benchHelperEnv+"="+f.cfgPath,
+				"AWS_ACCESS_KEY_ID="+f.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+f.s3.SecretKey, "AWS_EC2_METADATA_DISABLED=true")
+			start := time.Now()
+			out, err := cmd.Output()
+			d := time.Since(start)
+			if err != nil {
+				b.Fatalf("backup: %v\n%s", err, out)
+			}
+			var m Manifest
+			if err := json.Unmarshal(out, &m); err != nil {
+				b.Fatalf("backup output %q: %v", out, err)
+			}
+			if r.drguard == 0 || d < r.drguard {
+				r.drguard, r.drguardCPU = d, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()
+			}
+			r.rssKB = max(r.rssKB, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+			r.raw, r.stored = m.Sizes.Raw, m.Sizes.Stored
+		}
+	})
+	shell(b, fmt.Sprintf("%q -Fc -Z0 -d %q -f %q", pgDump, f.dsn, dumpFile))
+	restores := 0
+	b.Run("pg_restore_j2_local_file", func(b *testing.B) {
+		for range b.N {
+			restores++
+			db := fmt.Sprintf("local_restore_%d", restores)
+			f.pg.CreateDB(db)
+			r.pgRestore = best(r.pgRestore, shell(b, fmt.Sprintf("%q -j 2 -d %q %q", pgRestore, f.pg.PrimaryDSN(db), dumpFile)))
+		}
+	})
+	// The restore reads a backup stored in the in-process S3 server.
+	svc, err := New(Options{Config: f.cfg, TempDir: f.dir, S3Client: func(context.Context, config.S3Target) (*s3.Client, error) {
+		return f.s3.NewClient(b), nil
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := svc.Backup(context.Background(), "stored", TriggerCLI); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("drguard_restore_j2", func(b *testing.B) {
+		for range b.N {
+			restores++
+			db := fmt.Sprintf("drguard_restore_%d", restores)
+			f.pg.CreateDB(db)
+			start := time.Now()
+			if _, err := svc.Restore(context.Background(), RestoreOptions{Backup: "stored", Into: f.pg.PrimaryDSN(db), Jobs: 2}); err != nil {
+				b.Fatal(err)
+			}
+			r.drguardRestore = best(r.drguardRestore, time.Since(start))
+		}
+	})
+	report(b, r)
+}
+
+// report prints the comparison and reports it as benchmark metrics.
+func report(b *testing.B, r benchResults) {
+	mb := func(n int64) float64 { return float64(n) / (1 << 20) }
+	vsDump := r.dump.Seconds() / r.drguard.Seconds()
+	vsGzip := r.gzip.Seconds() / r.drguard.Seconds()
+	restore := r.drguardRestore.Seconds() / r.pgRestore.Seconds()
+	rss := float64(r.rssKB) / 1024
+	verdict := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	fmt.Printf("\nbackup of %.0f MiB (pg_dump -Fc -Z0 output), stored %.0f MiB (ratio %.1f)\n", mb(r.raw), mb(r.stored), float64(r.raw)/float64(r.stored))
+	fmt.Printf("  pg_dump -Fc -Z0 > /dev/null   %8.1fs  %6.1f MiB/s\n", r.dump.Seconds(), mb(r.raw)/r.dump.Seconds())
+	fmt.Printf("  pg_dump -Fc -Z0 | gzip        %8.1fs  %6.1f MiB/s\n", r.gzip.Seconds(), mb(r.raw)/r.gzip.Seconds())
+	fmt.Printf("  drguard backup (S3, discarding)%8.1fs  %6.1f MiB/s\n", r.drguard.Seconds(), mb(r.raw)/r.drguard.Seconds())
+	fmt.Printf("  client CPU (pg_dump included): pg_dump>/dev/null %.1fs, drguard %.1fs\n", r.dumpCPU.Seconds(), r.drguardCPU.Seconds())
+	fmt.Printf("  throughput vs pg_dump>/dev/null %.2fx (want >= 0.9: %s)\n", vsDump, verdict(vsDump >= 0.9))
+	fmt.Printf("  throughput vs pg_dump|gzip      %.2fx (want >= 3: %s)\n", vsGzip, verdict(vsGzip >= 3))
+	fmt.Printf("  backup peak RSS                 %.1f MiB (want < 100: %s)\n", rss, verdict(rss < 100))
+	fmt.Printf("  pg_restore -j2 from local file %8.1fs\n", r.pgRestore.Seconds())
+	fmt.Printf("  drguard restore -j2 (from S3)  %8.1fs  (%.2fx the local pg_restore)\n\n", r.drguardRestore.Seconds(), restore)
+	b.ReportMetric(vsDump, "x_vs_pg_dump")
+	b.ReportMetric(vsGzip, "x_vs_pg_dump_gzip")
+	b.ReportMetric(rss, "peak_rss_MiB")
+	b.ReportMetric(restore, "restore_x_vs_pg_restore")
+	b.ReportMetric(mb(r.raw)/r.drguard.Seconds(), "backup_MiB/s")
+}
