@@ -31,6 +31,9 @@ type probeState struct {
 	lastEmit time.Time
 	last     Result
 	hasLast  bool
+	// lastPass is when the probe last passed: a firing detection carries
+	// it as the last_known_good annotation (point-in-time restores use it).
+	lastPass time.Time
 }
 
 // transition is what a result asks the scheduler to emit, if anything.
@@ -51,6 +54,9 @@ func (st *probeState) step(r Result, now time.Time, refresh time.Duration) trans
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.last, st.hasLast = r, true
+	if r.OK {
+		st.lastPass = r.CheckedAt
+	}
 	if !r.OK {
 		st.oks = 0
 		st.fails++
@@ -105,8 +111,12 @@ func (s *Scheduler) observe(ctx context.Context, st *probeState, r Result) {
 	if tr == transitionFire {
 		startsAt = st.streakStart
 	}
+	lastPass := st.lastPass
 	st.mu.Unlock()
 	d := s.detection(st, tr, startsAt, r)
+	if d.Status == StatusFiring && !lastPass.IsZero() {
+		d.Annotations[AnnotationLastKnownGood] = lastPass.UTC().Format(time.RFC3339)
+	}
 	if err := s.opts.Emit(ctx, d); err != nil {
 		s.log.Error("probe detection not accepted; will retry at the next attempt",
 			"probe", st.p.Name, "status", string(d.Status), "err", err)
@@ -121,6 +131,10 @@ func (s *Scheduler) observe(ctx context.Context, st *probeState, r Result) {
 		s.log.Info("probe recovered", "probe", st.p.Name, "target", st.p.Target)
 	}
 }
+
+// AnnotationLastKnownGood names the annotation of a firing probe detection
+// that holds when the probe last passed (RFC 3339).
+const AnnotationLastKnownGood = "last_known_good"
 
 // detection builds the detection for a transition of st's probe.
 func (s *Scheduler) detection(st *probeState, tr transition, startsAt time.Time, r Result) Detection {

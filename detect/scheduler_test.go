@@ -285,3 +285,43 @@ func TestNewSchedulerRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestSchedulerFiringCarriesLastKnownGood checks that a probe which passed
+// before failing says when it last passed, for point-in-time restores.
+func TestSchedulerFiringCarriesLastKnownGood(t *testing.T) {
+	var failing atomic.Bool
+	rec := newRecorder()
+	p := testProbe("integrity", 30*time.Millisecond, 2, 1)
+	s, err := NewScheduler(SchedulerOptions{Probes: []config.Probe{p}, Emit: rec.emit, NoJitter: true,
+		Run: func(context.Context, config.Probe) Result {
+			if failing.Load() {
+				return Result{Reason: "orphan rows"}
+			}
+			return Result{OK: true}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Run(ctx) }()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if r, ok := s.LastResult("integrity"); ok && r.OK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("probe never passed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	failing.Store(true)
+	ds := rec.waitFor(t, 2*time.Second, "firing", func(ds []Detection) bool { return len(ds) == 1 })
+	lkg, err := time.Parse(time.RFC3339, ds[0].Annotations[AnnotationLastKnownGood])
+	if err != nil {
+		t.Fatalf("last_known_good annotation: %v (annotations %v)", err, ds[0].Annotations)
+	}
+	if lkg.After(ds[0].StartsAt) {
+		t.Errorf("last known good %v is after the failure started %v", lkg, ds[0].StartsAt)
+	}
+}

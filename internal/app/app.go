@@ -45,6 +45,7 @@ type App struct {
 	store    *store.Store
 	engine   *remediate.Engine
 	sched    *detect.Scheduler
+	updates  *remediate.StatusUpdater
 	probes   probe.Env
 	http     *http.Server
 	listener net.Listener
@@ -107,6 +108,11 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	updates, err := remediate.NewStatusUpdater(remediate.StatusUpdaterOptions{Store: st, Config: cfg, Logger: log.With("component", "status-updates")})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	addr := cfg.Server.ListenAddress
 	if o.ListenAddress != "" {
 		addr = o.ListenAddress
@@ -122,7 +128,7 @@ func New(o Options) (*App, error) {
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	return &App{
-		cfg: cfg, log: log, store: st, engine: eng, sched: sched, probes: env, listener: ln, registry: reg,
+		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, probes: env, listener: ln, registry: reg,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -153,12 +159,18 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	wg.Add(3)
+	errc := make(chan error, 4)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		if err := a.engine.Run(engCtx); err != nil {
 			errc <- fmt.Errorf("engine: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.updates.Run(engCtx); err != nil {
+			errc <- fmt.Errorf("status updates: %w", err)
 		}
 	}()
 	go func() {
