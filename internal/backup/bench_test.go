@@ -187,39 +187,40 @@ func BenchmarkBackup(b *testing.B) {
 	dumpFile := filepath.Join(f.dir, "local.dump")
 	var r benchResults
 
-	b.Run("pg_dump_devnull", func(b *testing.B) {
-		for range b.N {
-			d, cpu := shellCPU(b, fmt.Sprintf("%q -Fc -Z0 -d %q > /dev/null", pgDump, f.dsn))
-			if r.dump == 0 || d < r.dump {
-				r.dump, r.dumpCPU = d, cpu
-			}
+	// pg_dump > /dev/null and drguard's backup alternate, best of
+	// DRGUARD_BENCH_ROUNDS (default 3) each: on a shared machine a single
+	// run of either can be slowed by someone else's job.
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("DRGUARD_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	for range rounds {
+		d, cpu := shellCPU(b, fmt.Sprintf("%q -Fc -Z0 -d %q > /dev/null", pgDump, f.dsn))
+		if r.dump == 0 || d < r.dump {
+			r.dump, r.dumpCPU = d, cpu
 		}
-	})
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), benchHelperEnv+"="+f.cfgPath,
+			"AWS_ACCESS_KEY_ID="+f.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+f.s3.SecretKey, "AWS_EC2_METADATA_DISABLED=true")
+		start := time.Now()
+		out, err := cmd.Output()
+		d = time.Since(start)
+		if err != nil {
+			b.Fatalf("backup: %v\n%s", err, out)
+		}
+		var m Manifest
+		if err := json.Unmarshal(out, &m); err != nil {
+			b.Fatalf("backup output %q: %v", out, err)
+		}
+		if r.drguard == 0 || d < r.drguard {
+			r.drguard, r.drguardCPU = d, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()
+		}
+		r.rssKB = max(r.rssKB, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+		r.raw, r.stored = m.Sizes.Raw, m.Sizes.Stored
+	}
 	b.Run("pg_dump_gzip", func(b *testing.B) {
 		for range b.N {
 			r.gzip = best(r.gzip, shell(b, fmt.Sprintf("%q -Fc -Z0 -d %q | gzip > /dev/null", pgDump, f.dsn)))
-		}
-	})
-	b.Run("drguard_backup", func(b *testing.B) {
-		for range b.N {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), benchHelperEnv+"="+f.cfgPath,
-				"AWS_ACCESS_KEY_ID="+f.s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+f.s3.SecretKey, "AWS_EC2_METADATA_DISABLED=true")
-			start := time.Now()
-			out, err := cmd.Output()
-			d := time.Since(start)
-			if err != nil {
-				b.Fatalf("backup: %v\n%s", err, out)
-			}
-			var m Manifest
-			if err := json.Unmarshal(out, &m); err != nil {
-				b.Fatalf("backup output %q: %v", out, err)
-			}
-			if r.drguard == 0 || d < r.drguard {
-				r.drguard, r.drguardCPU = d, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()
-			}
-			r.rssKB = max(r.rssKB, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
-			r.raw, r.stored = m.Sizes.Raw, m.Sizes.Stored
 		}
 	})
 	shell(b, fmt.Sprintf("%q -Fc -Z0 -d %q -f %q", pgDump, f.dsn, dumpFile))
@@ -254,11 +255,11 @@ func BenchmarkBackup(b *testing.B) {
 			r.drguardRestore = best(r.drguardRestore, time.Since(start))
 		}
 	})
-	report(b, r)
+	report(b, r, rounds)
 }
 
 // report prints the comparison and reports it as benchmark metrics.
-func report(b *testing.B, r benchResults) {
+func report(b *testing.B, r benchResults, rounds int) {
 	mb := func(n int64) float64 { return float64(n) / (1 << 20) }
 	vsDump := r.dump.Seconds() / r.drguard.Seconds()
 	vsGzip := r.gzip.Seconds() / r.drguard.Seconds()
@@ -270,11 +271,12 @@ func report(b *testing.B, r benchResults) {
 		}
 		return "MISSED"
 	}
-	fmt.Printf("\nbackup of %.0f MiB (pg_dump -Fc -Z0 output), stored %.0f MiB (ratio %.1f)\n", mb(r.raw), mb(r.stored), float64(r.raw)/float64(r.stored))
+	fmt.Printf("\nbest of %d rounds for pg_dump>/dev/null and drguard; gzip and restores once\n", rounds)
+	fmt.Printf("backup of %.0f MiB (pg_dump -Fc -Z0 output), stored %.0f MiB (ratio %.1f)\n", mb(r.raw), mb(r.stored), float64(r.raw)/float64(r.stored))
 	fmt.Printf("  pg_dump -Fc -Z0 > /dev/null   %8.1fs  %6.1f MiB/s\n", r.dump.Seconds(), mb(r.raw)/r.dump.Seconds())
 	fmt.Printf("  pg_dump -Fc -Z0 | gzip        %8.1fs  %6.1f MiB/s\n", r.gzip.Seconds(), mb(r.raw)/r.gzip.Seconds())
 	fmt.Printf("  drguard backup (S3, discarding)%8.1fs  %6.1f MiB/s\n", r.drguard.Seconds(), mb(r.raw)/r.drguard.Seconds())
-	fmt.Printf("  client CPU (pg_dump included): pg_dump>/dev/null %.1fs, drguard %.1fs\n", r.dumpCPU.Seconds(), r.drguardCPU.Seconds())
+	fmt.Printf("  client CPU (pg_dump's included, the server's not): pg_dump>/dev/null %.1fs, drguard %.1fs\n", r.dumpCPU.Seconds(), r.drguardCPU.Seconds())
 	fmt.Printf("  throughput vs pg_dump>/dev/null %.2fx (want >= 0.9: %s)\n", vsDump, verdict(vsDump >= 0.9))
 	fmt.Printf("  throughput vs pg_dump|gzip      %.2fx (want >= 3: %s)\n", vsGzip, verdict(vsGzip >= 3))
 	fmt.Printf("  backup peak RSS                 %.1f MiB (want < 100: %s)\n", rss, verdict(rss < 100))
