@@ -7,6 +7,7 @@ import (
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
 )
 
@@ -98,6 +99,25 @@ func (s *Service) ObserveRecovery(service, scenario string, d time.Duration) {
 		return
 	}
 	s.metrics.RecoveryDuration.WithLabelValues(service, scenario).Observe(d.Seconds())
+}
+
+// ObserveIncident records a resolved incident's recovery duration, from
+// its detection (the alert's start, else when drguard first saw it) to its
+// resolution, labelled with the incident's service and scenario labels.
+// It returns false, recording nothing, for an incident not resolved.
+func (s *Service) ObserveIncident(in store.Incident) bool {
+	if in.State != store.IncidentResolved || in.ResolvedAt.IsZero() {
+		return false
+	}
+	detected := in.StartsAt
+	if detected.IsZero() || (!in.FirstSeen.IsZero() && in.FirstSeen.Before(detected)) {
+		detected = in.FirstSeen
+	}
+	if detected.IsZero() {
+		return false
+	}
+	s.ObserveRecovery(in.Labels["service"], in.Labels["scenario"], in.ResolvedAt.Sub(detected))
+	return true
 }
 
 // exposures computes drguard_rpo_exposure_seconds at scrape time: per

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -121,7 +122,20 @@ func TestRecoverySourceExposures(t *testing.T) {
 		t.Errorf("replica exposure from the heartbeat = %v, want about 10s", got)
 	}
 	svc.setObjectiveMetrics()
-	svc.ObserveRecovery("shop", "database_failure", 20*time.Minute)
+	start := time.Now().Add(-time.Hour)
+	if !svc.ObserveIncident(store.Incident{State: store.IncidentResolved, StartsAt: start, FirstSeen: start.Add(time.Second),
+		ResolvedAt: start.Add(20 * time.Minute), Labels: map[string]string{"service": "shop", "scenario": "database_failure"}}) {
+		t.Error("a resolved incident was not observed")
+	}
+	if svc.ObserveIncident(store.Incident{State: store.IncidentOpen, StartsAt: start}) {
+		t.Error("an open incident was observed")
+	}
+	h := m.RecoveryDuration.WithLabelValues("shop", "database_failure").(prometheus.Histogram)
+	var pb dto.Metric
+	_ = h.Write(&pb)
+	if pb.Histogram.GetSampleCount() != 1 || pb.Histogram.GetSampleSum() != 1200 {
+		t.Errorf("recovery_duration_seconds = %v samples, sum %v; want 1, 1200", pb.Histogram.GetSampleCount(), pb.Histogram.GetSampleSum())
+	}
 
 	out, err := testutil.GatherAndLint(reg)
 	if err != nil || len(out) != 0 {
@@ -209,4 +223,33 @@ func TestPruneDeletesAndJournals(t *testing.T) {
 	if audits != doomed+1 {
 		t.Errorf("%d deletions journaled, want %d", audits, doomed+1)
 	}
+}
+
+// TestBackupErrorsHideThePassword fails a backup at connecting: neither the
+// error nor the journal holds the DSN's password.
+func TestBackupErrorsHideThePassword(t *testing.T) {
+	cfg := objectivesConfig(t, "http://127.0.0.1:1", "http://127.0.0.1:1")
+	cfg.Targets.Postgres[0].DSN = "postgres://drguard:Sup3rSecretPw@127.0.0.1:1/app?connect_timeout=2"
+	journal, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer journal.Close()
+	svc, err := New(Options{Config: cfg, Journal: journal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Backup(context.Background(), "app", TriggerCLI)
+	if err == nil || strings.Contains(err.Error(), "Sup3rSecretPw") {
+		t.Fatalf("error = %v", err)
+	}
+	_ = journal.View(func(tx *store.Tx) error {
+		return tx.ForEachBackupRun(func(r store.BackupRun) error {
+			if strings.Contains(r.Error, "Sup3rSecretPw") || r.Result != store.BackupFailed {
+				t.Errorf("journal: %+v", r)
+			}
+			return nil
+		})
+	})
+	t.Logf("error: %v", err)
 }
