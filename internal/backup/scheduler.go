@@ -91,7 +91,7 @@ func (s *Service) loop(ctx context.Context, due func() time.Time, work func()) {
 // unknown (storage unreadable).
 func (s *Service) backupDue(b config.Backup) time.Time {
 	s.mu.Lock()
-	st := s.state(b.Name)
+	st := *s.state(b.Name)
 	s.mu.Unlock()
 	if !st.known {
 		return time.Time{}
@@ -106,7 +106,7 @@ func (s *Service) backupDue(b config.Backup) time.Time {
 // testDue returns when rt is next due; zero while its backup has none.
 func (s *Service) testDue(rt config.RestoreTest) time.Time {
 	s.mu.Lock()
-	st := s.state(rt.Backup)
+	st := *s.state(rt.Backup)
 	s.mu.Unlock()
 	if !st.known || !st.hasBackups {
 		return time.Time{}
