@@ -37,9 +37,13 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 
-## bench: benchmarks that print figures (see docs/benchmarks.md).
+## bench: benchmarks that print figures (see docs/benchmarks.md). The backup
+## benchmark builds a database of DRGUARD_BENCH_GB (default 1) GiB first.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./internal/server/ ./internal/app/
+	$(GO) test -run '^$$' -bench . -benchtime 5000x ./internal/app/
+	$(GO) test -run '^$$' -bench . -benchtime 3000x ./internal/store/
+	$(GO) test -run '^$$' -bench BenchmarkProbes100 -benchtime 1x ./detect/probe/
+	$(GO) test -run '^$$' -bench BenchmarkBackup -benchtime 1x -timeout 60m ./internal/backup/
 
 ## demo: start drguard, post an alert, approve its gated step, show the results.
 demo: build

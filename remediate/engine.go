@@ -49,6 +49,9 @@ type Options struct {
 	DryRun bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnResolved, when set, is called after an incident's resolution is
+	// committed (recovery-duration metrics). It must not block.
+	OnResolved func(store.Incident)
 }
 
 // Engine is the remediation engine: an outbox processor, a run executor
@@ -74,9 +77,11 @@ type Engine struct {
 
 	wake     chan struct{}
 	failures map[uint64]int // outbox seq → failed attempts; used by the processor goroutine only
-	mu       sync.Mutex
-	inFlight map[string]bool
-	wg       sync.WaitGroup
+	// onResolved is called after an incident's resolution is committed.
+	onResolved func(store.Incident)
+	mu         sync.Mutex
+	inFlight   map[string]bool
+	wg         sync.WaitGroup
 }
 
 // settle is how long the engine waits after being woken before it reads
@@ -94,19 +99,20 @@ func New(o Options) (*Engine, error) {
 		return nil, errors.New("remediate: no config")
 	}
 	e := &Engine{
-		store:    o.Store,
-		cfg:      o.Config,
-		actions:  o.Actions,
-		verifier: o.Verifier,
-		m:        o.Metrics,
-		log:      o.Logger,
-		now:      o.Now,
-		budget:   o.Config.Guardrails.DestructiveBudget,
-		window:   time.Duration(o.Config.Guardrails.DestructiveWindow),
-		tick:     time.Second,
-		wake:     make(chan struct{}, 1),
-		failures: map[uint64]int{},
-		inFlight: map[string]bool{},
+		store:      o.Store,
+		cfg:        o.Config,
+		actions:    o.Actions,
+		verifier:   o.Verifier,
+		m:          o.Metrics,
+		log:        o.Logger,
+		now:        o.Now,
+		budget:     o.Config.Guardrails.DestructiveBudget,
+		window:     time.Duration(o.Config.Guardrails.DestructiveWindow),
+		tick:       time.Second,
+		wake:       make(chan struct{}, 1),
+		failures:   map[uint64]int{},
+		onResolved: o.OnResolved,
+		inFlight:   map[string]bool{},
 	}
 	if e.m == nil {
 		e.m = metrics.NewRemediation(prometheus.NewRegistry())

@@ -132,6 +132,10 @@ func (t *txn) maybeResolveIncident(inc *store.Incident, except string) error {
 	t.event(inc, "resolved", "incident resolved", "", "")
 	service, scenario := inc.Labels[detect.LabelService], inc.Labels[detect.LabelScenario]
 	t.fx.add(func() { t.e.m.IncidentsOpen.WithLabelValues(service, scenario).Dec() })
+	if hook := t.e.onResolved; hook != nil {
+		resolved := *inc
+		t.fx.add(func() { hook(resolved) })
+	}
 	return t.audit(systemActor, "incident.resolved", inc.ID, "", nil)
 }
 

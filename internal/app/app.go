@@ -19,6 +19,7 @@ import (
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/probe"
+	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
@@ -46,6 +47,7 @@ type App struct {
 	engine   *remediate.Engine
 	sched    *detect.Scheduler
 	updates  *remediate.StatusUpdater
+	backups  *backup.Service
 	probes   probe.Env
 	http     *http.Server
 	listener net.Listener
@@ -84,10 +86,21 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	probeMetrics := metrics.NewProbes(reg)
+	backups, err := backup.NewScheduler(backup.Options{Config: cfg, Logger: log.With("component", "backup"),
+		Metrics: metrics.NewBackups(reg, probeMetrics), Journal: st})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	env := probe.NewEnv(probe.EnvOptions{Logger: log.With("component", "probe"), Config: cfg, Metrics: probeMetrics})
 	var eng *remediate.Engine
 	sched, err := detect.NewScheduler(detect.SchedulerOptions{
-		Probes: cfg.Probes, Run: env.Run, Metrics: probeMetrics, Logger: log.With("component", "scheduler"),
+		Probes: cfg.Probes, Metrics: probeMetrics, Logger: log.With("component", "scheduler"),
+		Run: func(ctx context.Context, p config.Probe) detect.Result {
+			r := env.Run(ctx, p)
+			backups.ObserveProbeResult(p, r) // replica RPO exposure
+			return r
+		},
 		Emit: func(ctx context.Context, d detect.Detection) error {
 			if err := st.EnqueueAlerts(ctx, []store.Alert{d.Record("probe", time.Now().UTC())}); err != nil {
 				return err
@@ -103,6 +116,7 @@ func New(o Options) (*App, error) {
 	eng, err = remediate.New(remediate.Options{
 		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: metrics.NewRemediation(reg),
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
+		OnResolved: func(in store.Incident) { backups.ObserveIncident(in) },
 	})
 	if err != nil {
 		_ = st.Close()
@@ -128,7 +142,7 @@ func New(o Options) (*App, error) {
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 	})
 	return &App{
-		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, probes: env, listener: ln, registry: reg,
+		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -158,33 +172,32 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	components := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"engine", a.engine.Run},
+		{"probe scheduler", a.sched.Run},
+		{"backups", a.backups.Run},
+		{"status updates", a.updates.Run},
+		{"http", func(context.Context) error {
+			if err := a.http.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}},
+	}
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	wg.Add(4)
-	go func() {
-		defer wg.Done()
-		if err := a.engine.Run(engCtx); err != nil {
-			errc <- fmt.Errorf("engine: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := a.updates.Run(engCtx); err != nil {
-			errc <- fmt.Errorf("status updates: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := a.sched.Run(engCtx); err != nil {
-			errc <- fmt.Errorf("probe scheduler: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := a.http.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
+	errc := make(chan error, len(components))
+	for _, c := range components {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.run(engCtx); err != nil {
+				errc <- fmt.Errorf("%s: %w", c.name, err)
+			}
+		}()
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
