@@ -45,8 +45,8 @@ func ProbesRemediation() *Dashboard {
 		q(`sum by (service, scenario) (increase(drguard_recovery_duration_seconds_sum{service=~"$service"}[$__range])) / sum by (service, scenario) (increase(drguard_recovery_duration_seconds_count{service=~"$service"}[$__range]))`, "{{service}} {{scenario}} mean")))
 
 	b.row("drguard")
-	b.add(8, 5, stat("Leader", "1 on the drguard instance holding the leader lease.", "short", thresholds("orange", 1, "green"),
-		instant(`max(drguard_leader)`, "leader")))
+	b.add(8, 5, stat("Uptime", "Time since each drguard process started.", "s", thresholds("orange", 300, "green"),
+		instant(`time() - process_start_time_seconds{job="drguard"}`, "{{instance}}")))
 	b.add(16, 5, stat("Version", "drguard build information.", "none", thresholds("blue"),
 		instant(`drguard_build_info`, "{{version}} ({{revision}}, {{goversion}})")))
 	return b.d

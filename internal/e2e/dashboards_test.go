@@ -78,9 +78,10 @@ func sourceNames(expr string, recorded map[string]string) []string {
 // variables set to single values taken from Prometheus every query must
 // still succeed. Each query variable must list at least one value.
 func TestDashboardQueries(t *testing.T) {
-	s := startScenario(t, scenarioOptions{policies: testPolicies})
+	s := startScenario(t, scenarioOptions{policies: testPolicies, backupInterval: 5 * time.Second})
 	exercise(t, s)
 	s.waitProbesRan(t)
+	s.waitBackupAndRestoreTest(t, time.Minute)
 	p := promScraping(t, s.drguard, 8, "")
 	exported := sampleNames(families(t, s.scrape(t)))
 	recorded := map[string]string{}

@@ -43,21 +43,35 @@ type drguard struct {
 	Addr string
 }
 
+// writeConfig writes cfg to drguard.yaml in a new temporary directory and
+// returns its path and the directory.
+func writeConfig(t *testing.T, cfg string) (path, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "drguard.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, dir
+}
+
 // startDrguard writes cfg to a file, loads it as `drguard serve` would and
 // runs drguard until the test ends.
 func startDrguard(t *testing.T, cfg string) *drguard {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "drguard.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, dir := writeConfig(t, cfg)
+	return startDrguardFile(t, path, filepath.Join(dir, "data"))
+}
+
+// startDrguardFile loads the configuration file at path and runs drguard
+// with its journal in storage until the test ends.
+func startDrguardFile(t *testing.T, path, storage string) *drguard {
+	t.Helper()
 	c, err := config.Load(path, app.KnownActions())
 	if err != nil {
-		t.Fatalf("load the test configuration: %v\n%s", err, cfg)
+		t.Fatalf("load the test configuration: %v", err)
 	}
-	a, err := app.New(app.Options{Config: c, ListenAddress: "127.0.0.1:0",
-		StoragePath: filepath.Join(dir, "data"), Logger: testLogger(t)})
+	a, err := app.New(app.Options{Config: c, ListenAddress: "127.0.0.1:0", StoragePath: storage, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatalf("start drguard: %v", err)
 	}
@@ -81,6 +95,18 @@ func startDrguard(t *testing.T, cfg string) *drguard {
 		return code == http.StatusOK
 	})
 	return d
+}
+
+// cli runs a drguard command in-process and fails the test unless it
+// exits 0.
+func cli(t *testing.T, args ...string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if code := app.Main(ctx, args, app.IO{Stdout: &out, Stderr: &errOut}); code != app.ExitOK {
+		t.Fatalf("drguard %s exited %d:\n%s%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	}
 }
 
 // do sends a request with a bearer token ("" for none) and returns the

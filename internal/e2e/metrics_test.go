@@ -74,9 +74,10 @@ func testPolicies(dir string) string {
 // that every metric name used in rules/ and dashboards/ is in its scrape,
 // and that `promtool check metrics` finds nothing to complain about.
 func TestMetricsExported(t *testing.T) {
-	s := startScenario(t, scenarioOptions{policies: testPolicies})
+	s := startScenario(t, scenarioOptions{policies: testPolicies, backupInterval: 5 * time.Second})
 	exercise(t, s)
 	s.waitProbesRan(t)
+	s.waitBackupAndRestoreTest(t, time.Minute)
 	text := s.scrape(t)
 	exported := sampleNames(families(t, text))
 

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,16 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // scenario is a drguard guarding real components — a PostgreSQL primary
-// with a streaming replica, Redis, an S3 server holding a backup, and an
-// HTTP application — with objectives, probes, a backup and a restore test
-// configured, so that every kind of drguard metric has series.
+// with a streaming replica, Redis, an S3 server, and an HTTP application —
+// with objectives, probes, a backup (taken once with the CLI before the
+// daemon starts) and a restore test configured, so that every kind of
+// drguard metric has series.
 type scenario struct {
 	*drguard
 	// AppHealthy switches the application's readiness endpoint between 200
@@ -40,6 +40,9 @@ type scenarioOptions struct {
 	policies func(execDir string) string
 	// probeInterval is every probe's interval (default 1s).
 	probeInterval time.Duration
+	// backupInterval is the backup's schedule (default 1h). The daemon
+	// takes its first backup one interval after the CLI's.
+	backupInterval time.Duration
 }
 
 // startScenario starts the components and drguard. The app probe passes
@@ -48,6 +51,9 @@ func startScenario(t *testing.T, o scenarioOptions) *scenario {
 	t.Helper()
 	if o.probeInterval == 0 {
 		o.probeInterval = time.Second
+	}
+	if o.backupInterval == 0 {
+		o.backupInterval = time.Hour
 	}
 	s := &scenario{ExecDir: t.TempDir()}
 	s.AppHealthy.Store(true)
@@ -64,7 +70,6 @@ func startScenario(t *testing.T, o scenarioOptions) *scenario {
 	redis := testharness.Redis(t)
 	s3srv := testharness.S3(t)
 	s3srv.CreateBucket("backups")
-	putBackup(t, s3srv, time.Now().Add(-30*time.Minute))
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY": s3srv.SecretKey, "AWS_SESSION_TOKEN": "",
 		"AWS_EC2_METADATA_DISABLED": "true", "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/nonexistent",
@@ -104,35 +109,21 @@ probes:
   - {name: redis-persistence, type: redis_persistence, target: sessions, scenario: session_persistence, interval: %[7]s, timeout: 1s}
   - {name: backup-age, type: backup_age, target: backups, scenario: backup_stale, interval: %[7]s, timeout: 1s, params: {max_age: 7h}}
 backups:
-  - {name: primary, target: primary, destination: backups, interval: 1h, key_file: %[8]q}
+  - {name: primary, target: primary, destination: backups, interval: %[9]s, key_file: %[8]q}
 restore_tests:
   - {name: primary-daily, backup: primary, interval: 24h, scratch_target: primary}
-`, pg.PrimaryDSN("postgres"), pg.ReplicaDSN("postgres"), redis.Addr, appSrv.URL, s3srv.Region, s3srv.Endpoint, every, keyFile)
+`, pg.PrimaryDSN("postgres"), pg.ReplicaDSN("postgres"), redis.Addr, appSrv.URL, s3srv.Region, s3srv.Endpoint, every, keyFile, model.Duration(o.backupInterval))
 	if o.policies != nil {
 		cfg += o.policies(s.ExecDir)
 	}
 	s.Probes = []string{"app-readiness", "pg-ready", "pg-heartbeat", "pg-replication", "redis-persistence", "backup-age"}
-	s.drguard = startDrguard(t, cfg)
+	// A backup taken with the CLI first, as an operator would: the daemon
+	// finds it in S3 at start, so its restore test is due at once.
+	path, dir := writeConfig(t, cfg)
+	storage := filepath.Join(dir, "data")
+	cli(t, "backup", "--config.file="+path, "--target=primary", "--storage.path="+storage)
+	s.drguard = startDrguardFile(t, path, storage)
 	return s
-}
-
-// putBackup uploads a backup object and its manifest, ended at end, under
-// the backups target's prefix.
-func putBackup(t *testing.T, srv *testharness.S3Server, end time.Time) {
-	t.Helper()
-	c := srv.NewClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	id := end.UTC().Format("20060102T150405Z")
-	for key, body := range map[string]string{
-		"db/" + id + ".dump.zst.enc":  "ciphertext",
-		"db/" + id + ".manifest.json": fmt.Sprintf(`{"end": %q}`, end.UTC().Format(time.RFC3339)),
-	} {
-		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("backups"), Key: aws.String(key),
-			Body: strings.NewReader(body)}); err != nil {
-			t.Fatalf("put %s: %v", key, err)
-		}
-	}
 }
 
 // waitProbesRan waits until every probe has exported drguard_probe_success.
@@ -182,4 +173,34 @@ func recordingPolicy(name, matcher, dir, prefix, label string) string {
           argv: ["mktemp", "-p", %q, "%s{{ .Labels.%s }}.XXXXXX"]
         timeout: 10s
 `, name, matcher, label, dir, prefix, label)
+}
+
+// waitBackupAndRestoreTest waits up to within for the daemon's first
+// scheduled backup and restore test to finish (drguard_backup_runs_total
+// and drguard_restore_test_runs_total appear) and logs their results. It
+// does not fail: the metric checks report what is missing.
+func (s *scenario) waitBackupAndRestoreTest(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	results := func(mf *dto.MetricFamily) []string {
+		var out []string
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "result" {
+					out = append(out, l.GetValue())
+				}
+			}
+		}
+		return out
+	}
+	for time.Now().Before(deadline) {
+		mfs := families(t, s.scrape(t))
+		b, r := results(mfs["drguard_backup_runs_total"]), results(mfs["drguard_restore_test_runs_total"])
+		if len(b) > 0 && len(r) > 0 {
+			t.Logf("daemon backup results %v, restore test results %v", b, r)
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("no daemon backup and restore test within %s", within)
 }
