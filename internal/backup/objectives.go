@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -223,5 +224,19 @@ func (s *Service) setObjectiveMetrics() {
 	}
 	for _, b := range s.cfg.Backups {
 		mt.ExpectedInterval.WithLabelValues(b.Service, b.Target).Set(time.Duration(b.Interval).Seconds())
+		// Export what has not happened yet as such, so that rules see
+		// "never" rather than nothing: no runs so far, never verified.
+		for _, result := range []string{metrics.BackupSuccess, metrics.BackupFailure} {
+			mt.Runs.WithLabelValues(b.Service, b.Target, result).Add(0)
+			mt.RestoreTestRuns.WithLabelValues(b.Service, b.Target, result).Add(0)
+		}
+		mt.RestoreTestLastSuccess.WithLabelValues(b.Service, b.Target).Add(0)
+	}
+	// Until a restore test has passed, nothing shows how long a recovery
+	// takes: the estimate is unbounded, which is what alerting should see.
+	for svc := range s.cfg.Objectives {
+		if _, ok := s.RTOEstimate(svc); !ok {
+			mt.RTOEstimate.WithLabelValues(svc).Set(math.Inf(1))
+		}
 	}
 }
