@@ -171,8 +171,11 @@ func TestKustomizeBaseOnKubeAPIServer(t *testing.T) {
 				p := r
 				p.Verb = v
 				_, need := needs[p]
-				if got := allowed(t, c, baseNamespace, p); got != need {
-					t.Errorf("%s in %s: allowed=%v, want %v", p, baseNamespace, got, need)
+				switch got := allowed(t, c, baseNamespace, p); {
+				case got && !need:
+					t.Errorf("drguard may %s in %s, which no example policy or probe needs: drop it from deploy/base or use it in deploy/examples/drguard.yaml", p, baseNamespace)
+				case !got && need:
+					t.Errorf("drguard may not %s in %s, which %s needs", p, baseNamespace, needs[p])
 				}
 			}
 		}
