@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -190,6 +191,32 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, configMap string) {
 	}
 	if v := volumes[mounts["/tmp"]]; v.EmptyDir == nil {
 		t.Error("no writable /tmp")
+	}
+	checkExamplePaths(t, c.VolumeMounts)
+}
+
+// examplePath matches the absolute paths under /etc/drguard and
+// /var/lib/drguard that the example configuration names.
+var examplePath = regexp.MustCompile(`/(?:etc/drguard|var/lib/drguard)(?:/[A-Za-z0-9_.-]+)*`)
+
+// checkExamplePaths fails for every such path that no volume mount holds:
+// in the pod it would not exist (the root filesystem is read-only).
+func checkExamplePaths(t *testing.T, mounts []corev1.VolumeMount) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", ExampleConfigPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range examplePath.FindAllString(string(raw), -1) {
+		held := false
+		for _, m := range mounts {
+			if p == m.MountPath || strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/") {
+				held = true
+			}
+		}
+		if !held && p != "/etc/drguard" {
+			t.Errorf("the example configuration uses %s, which no volume of the Deployment holds", p)
+		}
 	}
 }
 
