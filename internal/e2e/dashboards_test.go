@@ -140,6 +140,47 @@ func TestDashboardQueries(t *testing.T) {
 		}
 	}
 	t.Logf("%d dashboard queries: %d with data, %d without (metrics not exported)", len(queries), withData, empty)
+	checkRuleHealth(t, ctx, p)
+}
+
+// checkRuleHealth fails for every rule that Prometheus could not evaluate
+// against drguard's real series (e.g. many-to-many matching).
+func checkRuleHealth(t *testing.T, ctx context.Context, p *testharness.Prom) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/rules", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		Data struct {
+			Groups []struct {
+				Rules []struct {
+					Name, Health, LastError string
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range answer.Data.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Health != "ok" {
+				t.Errorf("rule %s: health %q: %s", r.Name, r.Health, r.LastError)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("Prometheus loaded no rules")
+	}
+	t.Logf("%d rules evaluated without error", n)
 }
 
 // labelValues asks Prometheus for the values of label on the series that

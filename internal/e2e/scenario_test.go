@@ -182,12 +182,14 @@ func recordingPolicy(name, matcher, dir, prefix, label string) string {
 func (s *scenario) waitBackupAndRestoreTest(t *testing.T, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
+	// results returns "result=count" of the runs so far; zero-valued
+	// series (drguard pre-creates them) do not count.
 	results := func(mf *dto.MetricFamily) []string {
 		var out []string
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" {
-					out = append(out, l.GetValue())
+				if l.GetName() == "result" && m.GetCounter().GetValue() > 0 {
+					out = append(out, fmt.Sprintf("%s=%.0f", l.GetValue(), m.GetCounter().GetValue()))
 				}
 			}
 		}
