@@ -84,9 +84,39 @@ type Engine struct {
 	wg         sync.WaitGroup
 }
 
-// settle is how long the engine waits after being woken before it reads
-// the outbox, so that concurrent webhooks are processed together.
-const settle = 20 * time.Millisecond
+// settle is how long intake must stay quiet before the engine reads the
+// outbox, and maxDefer how long a burst may put processing off.
+const (
+	settle   = 20 * time.Millisecond
+	maxDefer = time.Second
+)
+
+// settleBurst waits, after a wake, until intake has been quiet for settle
+// or maxDefer has passed, so that a burst of webhooks is processed in a
+// few transactions after it, not one per webhook during it: intake, which
+// must fsync before it answers, keeps the CPU and the disk, and alerts are
+// safe in the outbox meanwhile. It reports false when ctx ended.
+func (e *Engine) settleBurst(ctx context.Context) bool {
+	deadline := time.Now().Add(maxDefer)
+	t := time.NewTimer(settle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		select {
+		case <-e.wake:
+			if time.Now().Before(deadline) {
+				t.Reset(settle)
+				continue
+			}
+		default:
+		}
+		return true
+	}
+}
 
 // New validates the policies against the actions and builds an Engine.
 // It compiles every matcher and parses every parameter template, so that a
@@ -172,13 +202,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-e.wake:
-			// Let a burst of webhooks land, then take it in one
-			// transaction: one fsync instead of one per webhook, and
-			// intake keeps the disk. Remediation loses nothing by it.
-			select {
-			case <-ctx.Done():
+			if !e.settleBurst(ctx) {
 				return nil
-			case <-time.After(settle):
 			}
 		case <-t.C:
 		}
