@@ -65,7 +65,6 @@ type benchFixture struct {
 	cfg     *config.Config
 	dir     string
 	dsn     string
-	rawSize int64
 }
 
 // newBenchFixture builds the database once per benchmark run: rows of

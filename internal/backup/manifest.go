@@ -149,16 +149,6 @@ func (c *catalog) find(id string) (Manifest, bool) {
 	return Manifest{}, false
 }
 
-// latestVerified returns the newest manifest whose verification passed.
-func (c *catalog) latestVerified() (Manifest, Verification, bool) {
-	for i := len(c.Manifests) - 1; i >= 0; i-- {
-		if v, ok := c.Verifications[c.Manifests[i].ID]; ok && v.OK {
-			return c.Manifests[i], v, true
-		}
-	}
-	return Manifest{}, Verification{}, false
-}
-
 // lastVerification returns the most recent verification, passed or not.
 func (c *catalog) lastVerification() (Verification, bool) {
 	var last Verification

@@ -75,6 +75,9 @@ func (o *objectStore) url(key string) string { return "s3://" + o.bucket + "/" +
 // fits in one part). On failure the multipart upload is aborted, so no
 // partial object remains.
 func (o *objectStore) upload(ctx context.Context, key string, body io.Reader, partSize int64, concurrency int, sse, kmsKey string) error {
+	// The transfer manager's uploader streams a non-seekable body as a
+	// multipart upload with bounded memory (part size × concurrency).
+	//lint:ignore SA1019 its successor, feature/s3/transfermanager, is not yet a stable module; this one is maintained.
 	up := manager.NewUploader(o.client, func(u *manager.Uploader) {
 		u.PartSize = partSize
 		u.Concurrency = concurrency
@@ -86,6 +89,7 @@ func (o *objectStore) upload(ctx context.Context, key string, body io.Reader, pa
 		ContentType: aws.String("application/octet-stream"),
 	}
 	setSSE(in, sse, kmsKey)
+	//lint:ignore SA1019 see NewUploader above.
 	if _, err := up.Upload(ctx, in); err != nil {
 		return fmt.Errorf("upload %s: %s", o.url(key), s3Message(err))
 	}

@@ -55,14 +55,6 @@ func writeConfig(t *testing.T, cfg string) (path, dir string) {
 	return path, dir
 }
 
-// startDrguard writes cfg to a file, loads it as `drguard serve` would and
-// runs drguard until the test ends.
-func startDrguard(t *testing.T, cfg string) *drguard {
-	t.Helper()
-	path, dir := writeConfig(t, cfg)
-	return startDrguardFile(t, path, filepath.Join(dir, "data"))
-}
-
 // startDrguardFile loads the configuration file at path and runs drguard
 // with its journal in storage until the test ends.
 func startDrguardFile(t *testing.T, path, storage string) *drguard {

@@ -131,20 +131,6 @@ func awsError(ctx context.Context, call, about string, err error) error {
 	return fmt.Errorf("aws %s %s%s: %v", call, about, attempts, err)
 }
 
-// isAPIError reports whether err is an AWS API error with one of codes.
-func isAPIError(err error, codes ...string) bool {
-	var ae smithy.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	for _, c := range codes {
-		if ae.ErrorCode() == c {
-			return true
-		}
-	}
-	return false
-}
-
 // sleepCtx waits d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
