@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/s3client"
 )
 
 // DefaultManifestSuffix ends the names of drguard's backup manifests.
@@ -93,7 +92,7 @@ func BackupAge(ctx context.Context, env Env, p config.Probe) detect.Result {
 	r.detail("location", where)
 	newest, newestManifest, objects, err := newestObjects(ctx, client, t, c.ManifestSuffix)
 	if err != nil {
-		r.failf("listing %s: %s", where, s3ErrorMessage(err))
+		r.failf("listing %s: %s", where, s3client.ErrorMessage(err))
 		return r.done()
 	}
 	r.observe("objects", float64(objects))
@@ -165,7 +164,7 @@ func readManifest(ctx context.Context, client *s3.Client, bucket, key string) (m
 	var m manifest
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		return m, errors.New(s3ErrorMessage(err))
+		return m, errors.New(s3client.ErrorMessage(err))
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(out.Body, maxManifestBytes))
@@ -191,7 +190,7 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 		}
 		r.observe("versioning_enabled", boolf(out.Status == types.BucketVersioningStatusEnabled))
 	} else {
-		r.detail("versioning_error", s3ErrorMessage(err))
+		r.detail("versioning_error", s3client.ErrorMessage(err))
 	}
 	r.detail("versioning", versioning)
 
@@ -204,11 +203,11 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 			encryption = string(d.SSEAlgorithm)
 		}
 		r.observe("encryption_enabled", 1)
-	case err == nil || s3ErrorCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
+	case err == nil || s3client.ErrorCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
 		encryption = "off"
 		r.observe("encryption_enabled", 0)
 	default:
-		r.detail("encryption_error", s3ErrorMessage(err))
+		r.detail("encryption_error", s3client.ErrorMessage(err))
 	}
 	r.detail("encryption", encryption)
 
@@ -218,11 +217,11 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 	case err == nil && rout.ReplicationConfiguration != nil && len(rout.ReplicationConfiguration.Rules) > 0:
 		replication = "configured"
 		r.observe("replication_configured", 1)
-	case err == nil || s3ErrorCode(err) == "ReplicationConfigurationNotFoundError":
+	case err == nil || s3client.ErrorCode(err) == "ReplicationConfigurationNotFoundError":
 		replication = "off"
 		r.observe("replication_configured", 0)
 	default:
-		r.detail("replication_error", s3ErrorMessage(err))
+		r.detail("replication_error", s3client.ErrorMessage(err))
 	}
 	r.detail("replication", replication)
 
@@ -237,28 +236,6 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 	}
 }
 
-// s3ErrorCode returns the API error code of err, or "".
-func s3ErrorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-// s3ErrorMessage describes err briefly: the API code and message when the
-// store answered, the error otherwise.
-func s3ErrorMessage(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode() + ": " + ae.ErrorMessage()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	return err.Error()
-}
-
 // s3Client returns the cached client for t, creating it on first use with
 // the default credential chain, the target's region and endpoint
 // (path-style for S3-compatible stores), checksums only when required, and
@@ -271,29 +248,12 @@ func (e Env) s3Client(ctx context.Context, t config.S3Target) (*s3.Client, error
 	if ok {
 		return client, nil
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if t.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(t.Region))
-	}
-	// Loading may read files and the environment; it does no network I/O
-	// until credentials are needed, so it runs outside the cache lock.
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	// Building a client reads files and the environment but does no
+	// network I/O, so it runs outside the cache lock.
+	client, err := s3client.New(ctx, t, &http.Client{Transport: newTransport()})
 	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	hc := &http.Client{Transport: newTransport()}
-	client = s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if t.Endpoint != "" {
-			o.BaseEndpoint = aws.String(t.Endpoint)
-			o.UsePathStyle = true
-		}
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.HTTPClient = hc
-	})
 	return cached(e, func(s *shared) map[string]*s3.Client { return s.s3 }, t.Name,
 		func() (*s3.Client, error) { return client, nil })
 }

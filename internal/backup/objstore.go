@@ -3,62 +3,25 @@ package backup
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/s3client"
 )
 
 // S3ClientFunc returns the client for an s3 target. Tests and embedders may
 // supply their own; the default is NewS3Client.
 type S3ClientFunc func(ctx context.Context, t config.S3Target) (*s3.Client, error)
 
-// NewS3Client builds a client for t with the SDK's default credential chain,
-// the target's region and endpoint (path-style for S3-compatible stores),
-// checksums only when required (see HARNESS.md: trailing checksums corrupt
-// objects on some stores), and an HTTP client of its own set on the S3
-// options so that AWS_CA_BUNDLE handling does not replace it.
+// NewS3Client builds a client for t (see s3client.New).
 func NewS3Client(ctx context.Context, t config.S3Target) (*s3.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if t.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(t.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws config for s3 target %s: %w", t.Name, err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute,
-		ForceAttemptHTTP2:     true,
-	}}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if t.Endpoint != "" {
-			o.BaseEndpoint = aws.String(t.Endpoint)
-			o.UsePathStyle = true
-		}
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		o.HTTPClient = hc
-	}), nil
+	return s3client.New(ctx, t, nil)
 }
 
 // objectStore is a bucket and prefix, with the few calls backups need.
@@ -91,7 +54,7 @@ func (o *objectStore) upload(ctx context.Context, key string, body io.Reader, pa
 	setSSE(in, sse, kmsKey)
 	//lint:ignore SA1019 see NewUploader above.
 	if _, err := up.Upload(ctx, in); err != nil {
-		return fmt.Errorf("upload %s: %s", o.url(key), s3Message(err))
+		return fmt.Errorf("upload %s: %s", o.url(key), s3client.ErrorMessage(err))
 	}
 	return nil
 }
@@ -117,7 +80,7 @@ func (o *objectStore) put(ctx context.Context, key string, data []byte, sse, kms
 	}
 	setSSE(in, sse, kmsKey)
 	if _, err := o.client.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("write %s: %s", o.url(key), s3Message(err))
+		return fmt.Errorf("write %s: %s", o.url(key), s3client.ErrorMessage(err))
 	}
 	return nil
 }
@@ -126,7 +89,7 @@ func (o *objectStore) put(ctx context.Context, key string, data []byte, sse, kms
 func (o *objectStore) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
 	out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s: %s", o.url(key), s3Message(err))
+		return nil, 0, fmt.Errorf("read %s: %s", o.url(key), s3client.ErrorMessage(err))
 	}
 	return out.Body, aws.ToInt64(out.ContentLength), nil
 }
@@ -135,7 +98,7 @@ func (o *objectStore) get(ctx context.Context, key string) (io.ReadCloser, int64
 func (o *objectStore) size(ctx context.Context, key string) (int64, error) {
 	out, err := o.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
 	if err != nil {
-		return 0, fmt.Errorf("stat %s: %s", o.url(key), s3Message(err))
+		return 0, fmt.Errorf("stat %s: %s", o.url(key), s3client.ErrorMessage(err))
 	}
 	return aws.ToInt64(out.ContentLength), nil
 }
@@ -149,7 +112,7 @@ func (o *objectStore) list(ctx context.Context) ([]types.Object, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %s", o.url(o.prefix), s3Message(err))
+			return nil, fmt.Errorf("list %s: %s", o.url(o.prefix), s3client.ErrorMessage(err))
 		}
 		out = append(out, page.Contents...)
 	}
@@ -159,33 +122,8 @@ func (o *objectStore) list(ctx context.Context) ([]types.Object, error) {
 // remove deletes an object; a missing one is not an error.
 func (o *objectStore) remove(ctx context.Context, key string) error {
 	_, err := o.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
-	if err != nil && s3Code(err) != "NoSuchKey" {
-		return fmt.Errorf("delete %s: %s", o.url(key), s3Message(err))
+	if err != nil && s3client.ErrorCode(err) != "NoSuchKey" {
+		return fmt.Errorf("delete %s: %s", o.url(key), s3client.ErrorMessage(err))
 	}
 	return nil
-}
-
-// s3Code returns the API error code of err, or "".
-func s3Code(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
-// s3Message describes an S3 error briefly: code and message when the store
-// answered, the error otherwise.
-func s3Message(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode() + ": " + ae.ErrorMessage()
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
-	}
-	if errors.Is(err, context.Canceled) {
-		return "cancelled"
-	}
-	return err.Error()
 }

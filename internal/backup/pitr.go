@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/s3client"
 )
 
 // RDSClientFunc returns the RDS client for an aws target.
@@ -96,7 +97,7 @@ func (s *Service) latestRestorable(ctx context.Context, src config.RecoverySourc
 	}
 	out, err := client.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(src.RDSInstance)})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("describe DB instance %s: %s", src.RDSInstance, s3Message(err))
+		return time.Time{}, fmt.Errorf("describe DB instance %s: %s", src.RDSInstance, s3client.ErrorMessage(err))
 	}
 	for _, db := range out.DBInstances {
 		if aws.ToString(db.DBInstanceIdentifier) == src.RDSInstance {
