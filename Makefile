@@ -5,10 +5,12 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X github.com/fruitfulplanet/drguard/internal/app.Version=$(VERSION)
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 
-# Local development credentials for deploy/examples/local.yaml. Override them
-# in your environment; never use these anywhere but on your own machine.
-export DRGUARD_WEBHOOK_TOKEN ?= local-webhook-token
-export DRGUARD_ADMIN_TOKEN   ?= local-admin-token
+# Local development credentials for deploy/examples/local.yaml (make run and
+# make demo only). Override them in your environment; never use these
+# anywhere but on your own machine.
+DRGUARD_WEBHOOK_TOKEN ?= local-webhook-token
+DRGUARD_ADMIN_TOKEN   ?= local-admin-token
+DEV_TOKENS := DRGUARD_WEBHOOK_TOKEN=$(DRGUARD_WEBHOOK_TOKEN) DRGUARD_ADMIN_TOKEN=$(DRGUARD_ADMIN_TOKEN)
 
 .PHONY: all build run test test-go lint deps bench demo clean
 
@@ -19,7 +21,7 @@ build:
 
 ## run: the daemon on the embedded default config; no external services.
 run: build
-	./$(BIN) serve --config.file=deploy/examples/local.yaml --storage.path=data
+	$(DEV_TOKENS) ./$(BIN) serve --config.file=deploy/examples/local.yaml --storage.path=data
 
 ## deps: install what the tests need (Debian packages, staticcheck, kube-apiserver).
 deps:
@@ -47,7 +49,7 @@ bench:
 
 ## demo: start drguard, post an alert, approve its gated step, show the results.
 demo: build
-	bash scripts/demo.sh
+	$(DEV_TOKENS) bash scripts/demo.sh
 
 clean:
 	rm -rf bin data

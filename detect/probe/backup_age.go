@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/internal/awsclient"
 	"github.com/fruitfulplanet/drguard/internal/config"
-	"github.com/fruitfulplanet/drguard/internal/s3client"
 )
 
 // DefaultManifestSuffix ends the names of drguard's backup manifests.
@@ -92,7 +92,7 @@ func BackupAge(ctx context.Context, env Env, p config.Probe) detect.Result {
 	r.detail("location", where)
 	newest, newestManifest, objects, err := newestObjects(ctx, client, t, c.ManifestSuffix)
 	if err != nil {
-		r.failf("listing %s: %s", where, s3client.ErrorMessage(err))
+		r.failf("listing %s: %s", where, awsclient.ErrorMessage(err))
 		return r.done()
 	}
 	r.observe("objects", float64(objects))
@@ -164,7 +164,7 @@ func readManifest(ctx context.Context, client *s3.Client, bucket, key string) (m
 	var m manifest
 	out, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
-		return m, errors.New(s3client.ErrorMessage(err))
+		return m, errors.New(awsclient.ErrorMessage(err))
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(out.Body, maxManifestBytes))
@@ -190,7 +190,7 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 		}
 		r.observe("versioning_enabled", boolf(out.Status == types.BucketVersioningStatusEnabled))
 	} else {
-		r.detail("versioning_error", s3client.ErrorMessage(err))
+		r.detail("versioning_error", awsclient.ErrorMessage(err))
 	}
 	r.detail("versioning", versioning)
 
@@ -203,11 +203,11 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 			encryption = string(d.SSEAlgorithm)
 		}
 		r.observe("encryption_enabled", 1)
-	case err == nil || s3client.ErrorCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
+	case err == nil || awsclient.ErrorCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
 		encryption = "off"
 		r.observe("encryption_enabled", 0)
 	default:
-		r.detail("encryption_error", s3client.ErrorMessage(err))
+		r.detail("encryption_error", awsclient.ErrorMessage(err))
 	}
 	r.detail("encryption", encryption)
 
@@ -217,11 +217,11 @@ func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c back
 	case err == nil && rout.ReplicationConfiguration != nil && len(rout.ReplicationConfiguration.Rules) > 0:
 		replication = "configured"
 		r.observe("replication_configured", 1)
-	case err == nil || s3client.ErrorCode(err) == "ReplicationConfigurationNotFoundError":
+	case err == nil || awsclient.ErrorCode(err) == "ReplicationConfigurationNotFoundError":
 		replication = "off"
 		r.observe("replication_configured", 0)
 	default:
-		r.detail("replication_error", s3client.ErrorMessage(err))
+		r.detail("replication_error", awsclient.ErrorMessage(err))
 	}
 	r.detail("replication", replication)
 
@@ -250,7 +250,7 @@ func (e Env) s3Client(ctx context.Context, t config.S3Target) (*s3.Client, error
 	}
 	// Building a client reads files and the environment but does no
 	// network I/O, so it runs outside the cache lock.
-	client, err := s3client.New(ctx, t, &http.Client{Transport: newTransport()})
+	client, err := awsclient.S3(ctx, t, &http.Client{Transport: newTransport()})
 	if err != nil {
 		return nil, err
 	}

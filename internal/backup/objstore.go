@@ -11,17 +11,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/fruitfulplanet/drguard/internal/awsclient"
 	"github.com/fruitfulplanet/drguard/internal/config"
-	"github.com/fruitfulplanet/drguard/internal/s3client"
 )
 
 // S3ClientFunc returns the client for an s3 target. Tests and embedders may
 // supply their own; the default is NewS3Client.
 type S3ClientFunc func(ctx context.Context, t config.S3Target) (*s3.Client, error)
 
-// NewS3Client builds a client for t (see s3client.New).
+// NewS3Client builds a client for t (see awsclient.New).
 func NewS3Client(ctx context.Context, t config.S3Target) (*s3.Client, error) {
-	return s3client.New(ctx, t, nil)
+	return awsclient.S3(ctx, t, nil)
 }
 
 // objectStore is a bucket and prefix, with the few calls backups need.
@@ -54,7 +54,7 @@ func (o *objectStore) upload(ctx context.Context, key string, body io.Reader, pa
 	setSSE(in, sse, kmsKey)
 	//lint:ignore SA1019 see NewUploader above.
 	if _, err := up.Upload(ctx, in); err != nil {
-		return fmt.Errorf("upload %s: %s", o.url(key), s3client.ErrorMessage(err))
+		return fmt.Errorf("upload %s: %s", o.url(key), awsclient.ErrorMessage(err))
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (o *objectStore) put(ctx context.Context, key string, data []byte, sse, kms
 	}
 	setSSE(in, sse, kmsKey)
 	if _, err := o.client.PutObject(ctx, in); err != nil {
-		return fmt.Errorf("write %s: %s", o.url(key), s3client.ErrorMessage(err))
+		return fmt.Errorf("write %s: %s", o.url(key), awsclient.ErrorMessage(err))
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (o *objectStore) put(ctx context.Context, key string, data []byte, sse, kms
 func (o *objectStore) get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
 	out, err := o.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
 	if err != nil {
-		return nil, 0, fmt.Errorf("read %s: %s", o.url(key), s3client.ErrorMessage(err))
+		return nil, 0, fmt.Errorf("read %s: %s", o.url(key), awsclient.ErrorMessage(err))
 	}
 	return out.Body, aws.ToInt64(out.ContentLength), nil
 }
@@ -98,7 +98,7 @@ func (o *objectStore) get(ctx context.Context, key string) (io.ReadCloser, int64
 func (o *objectStore) size(ctx context.Context, key string) (int64, error) {
 	out, err := o.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
 	if err != nil {
-		return 0, fmt.Errorf("stat %s: %s", o.url(key), s3client.ErrorMessage(err))
+		return 0, fmt.Errorf("stat %s: %s", o.url(key), awsclient.ErrorMessage(err))
 	}
 	return aws.ToInt64(out.ContentLength), nil
 }
@@ -112,7 +112,7 @@ func (o *objectStore) list(ctx context.Context) ([]types.Object, error) {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %s", o.url(o.prefix), s3client.ErrorMessage(err))
+			return nil, fmt.Errorf("list %s: %s", o.url(o.prefix), awsclient.ErrorMessage(err))
 		}
 		out = append(out, page.Contents...)
 	}
@@ -122,8 +122,8 @@ func (o *objectStore) list(ctx context.Context) ([]types.Object, error) {
 // remove deletes an object; a missing one is not an error.
 func (o *objectStore) remove(ctx context.Context, key string) error {
 	_, err := o.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(o.bucket), Key: aws.String(key)})
-	if err != nil && s3client.ErrorCode(err) != "NoSuchKey" {
-		return fmt.Errorf("delete %s: %s", o.url(key), s3client.ErrorMessage(err))
+	if err != nil && awsclient.ErrorCode(err) != "NoSuchKey" {
+		return fmt.Errorf("delete %s: %s", o.url(key), awsclient.ErrorMessage(err))
 	}
 	return nil
 }

@@ -3,42 +3,26 @@ package backup
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
+	"github.com/fruitfulplanet/drguard/internal/awsclient"
 	"github.com/fruitfulplanet/drguard/internal/config"
-	"github.com/fruitfulplanet/drguard/internal/s3client"
 )
 
 // RDSClientFunc returns the RDS client for an aws target.
 type RDSClientFunc func(ctx context.Context, t config.AWSTarget) (*rds.Client, error)
 
-// NewRDSClient builds an RDS client for t with the SDK's default credential
-// chain, the target's region and its endpoint override.
+// NewRDSClient builds an RDS client for t (see awsclient.Config) with the
+// target's endpoint override.
 func NewRDSClient(ctx context.Context, t config.AWSTarget) (*rds.Client, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if t.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(t.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsclient.Config(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("aws config for target %s: %w", t.Name, err)
+		return nil, err
 	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		IdleConnTimeout:       90 * time.Second,
-	}}
+	hc := awsclient.HTTPClient(30 * time.Second)
 	return rds.NewFromConfig(cfg, func(o *rds.Options) {
 		if t.Endpoint != "" {
 			o.BaseEndpoint = aws.String(t.Endpoint)
@@ -97,7 +81,7 @@ func (s *Service) latestRestorable(ctx context.Context, src config.RecoverySourc
 	}
 	out, err := client.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(src.RDSInstance)})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("describe DB instance %s: %s", src.RDSInstance, s3client.ErrorMessage(err))
+		return time.Time{}, fmt.Errorf("describe DB instance %s: %s", src.RDSInstance, awsclient.ErrorMessage(err))
 	}
 	for _, db := range out.DBInstances {
 		if aws.ToString(db.DBInstanceIdentifier) == src.RDSInstance {

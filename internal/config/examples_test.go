@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -47,6 +48,8 @@ func TestLocalExample(t *testing.T) {
 
 func TestLocalExampleNeedsItsEnvVars(t *testing.T) {
 	t.Setenv("DRGUARD_ADMIN_TOKEN", "example-admin-token")
+	t.Setenv("DRGUARD_WEBHOOK_TOKEN", "") // restored after the test
+	os.Unsetenv("DRGUARD_WEBHOOK_TOKEN")
 	_, err := Load(filepath.Join("..", "..", "deploy", "examples", "local.yaml"), knownExecHTTP())
 	if err == nil {
 		t.Fatal("want an error without DRGUARD_WEBHOOK_TOKEN")

@@ -11,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 
+	"github.com/fruitfulplanet/drguard/internal/awsclient"
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
 
@@ -68,30 +68,9 @@ func (b *awsBase) sdkConfig(ctx context.Context, t config.AWSTarget) (aws.Config
 	if c, ok := b.sdks[t.Name]; ok {
 		return c, nil
 	}
-	attempts, backoff := t.MaxAttempts, time.Duration(t.MaxBackoff)
-	if attempts <= 0 {
-		attempts = config.DefaultAWSMaxAttempts
-	}
-	if backoff <= 0 {
-		backoff = time.Duration(config.DefaultAWSMaxBackoff)
-	}
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = attempts
-				o.MaxBackoff = backoff
-			})
-		}),
-	}
-	if t.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(t.Region))
-	}
-	if t.Profile != "" {
-		opts = append(opts, awsconfig.WithSharedConfigProfile(t.Profile))
-	}
-	c, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	c, err := awsclient.Config(ctx, t)
 	if err != nil {
-		return aws.Config{}, fmt.Errorf("aws target %s: load SDK configuration: %w", t.Name, err)
+		return aws.Config{}, err
 	}
 	b.sdks[t.Name] = c
 	return c, nil
