@@ -1,21 +1,18 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // Test credentials used by every in-process drguard.
@@ -72,7 +69,7 @@ func startApp(t testing.TB, policies string, opts ...func(*Options)) *testApp {
 func startAppWith(t testing.TB, cfg *config.Config, storage string, opts ...func(*Options)) *testApp {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	o := Options{Config: cfg, ListenAddress: "127.0.0.1:0", StoragePath: storage, Registry: reg, Logger: testLogger(t)}
+	o := Options{Config: cfg, ListenAddress: "127.0.0.1:0", StoragePath: storage, Registry: reg, Logger: testharness.Logger(t)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -111,21 +108,7 @@ func (a *testApp) Stop() {
 // status and body.
 func do(t *testing.T, method, url, token string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return testharness.Do(t, method, url, token, body)
 }
 
 // webhook builds an Alertmanager v4 payload with one alert per label set.
@@ -155,14 +138,7 @@ func webhook(status string, startsAt time.Time, alerts ...map[string]string) []b
 // eventually polls cond until it is true or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", within, what)
+	testharness.Eventually(t, within, what, cond)
 }
 
 // getJSON GETs url as the admin and decodes the body into v.
@@ -208,17 +184,4 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 		}
 	}
 	return 0
-}
-
-// logWriter sends the daemon's log lines to t.Log.
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	l, _ := NewLogger(logWriter{t}, "warn", "logfmt")
-	return l
 }

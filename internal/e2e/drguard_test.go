@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/fruitfulplanet/drguard/internal/app"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // Credentials of every drguard these tests start.
@@ -63,7 +62,7 @@ func startDrguardFile(t *testing.T, path, storage string) *drguard {
 	if err != nil {
 		t.Fatalf("load the test configuration: %v", err)
 	}
-	a, err := app.New(app.Options{Config: c, ListenAddress: "127.0.0.1:0", StoragePath: storage, Logger: testLogger(t)})
+	a, err := app.New(app.Options{Config: c, ListenAddress: "127.0.0.1:0", StoragePath: storage, Logger: testharness.Logger(t)})
 	if err != nil {
 		t.Fatalf("start drguard: %v", err)
 	}
@@ -168,30 +167,8 @@ func sampleNames(mfs map[string]*dto.MetricFamily) map[string]bool {
 	return names
 }
 
-// waitFor polls cond every 100ms until it holds or within passes.
+// waitFor polls cond until it holds or within passes.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// logWriter sends drguard's log lines to t.Log.
-type logWriter struct{ t testing.TB }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	l, err := app.NewLogger(logWriter{t}, "warn", "logfmt")
-	if err != nil {
-		panic(fmt.Sprint(err))
-	}
-	return l
+	testharness.Eventually(t, within, what, cond)
 }

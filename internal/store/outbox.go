@@ -77,6 +77,11 @@ func (s *Store) TrimOutbox(ctx context.Context) error {
 
 func (s *Store) submit(ctx context.Context, req *enqueueReq) error {
 	select {
+	case <-s.done:
+		return ErrClosed
+	default:
+	}
+	select {
 	case s.enqueue <- req:
 	case <-s.done:
 		return ErrClosed
@@ -85,12 +90,24 @@ func (s *Store) submit(ctx context.Context, req *enqueueReq) error {
 	}
 	// Once queued the request is committed or failed by the loop; wait for
 	// the verdict even if ctx ends, so that a 200 is never lost nor an
-	// alert committed after its caller was told it failed.
-	return <-req.errc
+	// alert committed after its caller was told it failed. A request that
+	// slipped in after the loop stopped was never committed.
+	select {
+	case err := <-req.errc:
+		return err
+	case <-s.loopDone:
+		select {
+		case err := <-req.errc:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
+	defer close(s.loopDone)
 	batch := make([]*enqueueReq, 0, maxGroup)
 	for {
 		batch = batch[:0]

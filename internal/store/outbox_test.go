@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -58,5 +59,29 @@ func TestOutboxWatermarkSurvivesReopenAndTrims(t *testing.T) {
 	})
 	if left != 1 {
 		t.Fatalf("%d entries in the outbox file after trimming, want 1", left)
+	}
+}
+
+// TestEnqueueAfterCloseFailsPromptly checks that a webhook arriving while
+// the journal closes is refused (so intake answers 503), never left waiting.
+func TestEnqueueAfterCloseFailsPromptly(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		s, err := Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- s.EnqueueAlerts(context.Background(), []Alert{{Fingerprint: "late"}}) }()
+		select {
+		case err := <-done:
+			if err != ErrClosed {
+				t.Fatalf("enqueue after close: %v, want ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("enqueue after close never returned")
+		}
 	}
 }

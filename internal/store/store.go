@@ -54,9 +54,11 @@ type Store struct {
 	db      *bolt.DB
 	outbox  *bolt.DB
 	enqueue chan *enqueueReq
-	done    chan struct{}
-	wg      sync.WaitGroup
-	once    sync.Once
+	done    chan struct{} // closed by Close
+	// loopDone is closed when the commit loop has stopped.
+	loopDone chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
 	// acked is the highest outbox sequence whose effects are committed in
 	// the journal; outbox entries up to it are garbage to trim.
 	acked   atomic.Uint64
@@ -96,7 +98,7 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, outbox: ob, enqueue: make(chan *enqueueReq, 1024), done: make(chan struct{})}
+	s := &Store{db: db, outbox: ob, enqueue: make(chan *enqueueReq, 1024), done: make(chan struct{}), loopDone: make(chan struct{})}
 	s.acked.Store(acked)
 	s.wg.Add(1)
 	go s.commitLoop()
