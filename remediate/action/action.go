@@ -56,6 +56,18 @@ type Deps struct {
 	HTTPClient *http.Client
 }
 
+// withDefaults fills what a caller left out: a logger that discards and an
+// empty configuration.
+func (d Deps) withDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Config == nil {
+		d.Config = &config.Config{}
+	}
+	return d
+}
+
 // Info is what an action declares about itself. A policy step may override
 // both flags.
 type Info struct {

@@ -29,15 +29,8 @@ type awsBase struct {
 }
 
 func newAWSBase(d Deps) awsBase {
-	l := d.Logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	cfg := d.Config
-	if cfg == nil {
-		cfg = &config.Config{}
-	}
-	return awsBase{cfg: cfg, log: l, sdks: map[string]aws.Config{}}
+	d = d.withDefaults()
+	return awsBase{cfg: d.Config, log: d.Logger, sdks: map[string]aws.Config{}}
 }
 
 // awsTarget picks the aws target of a step: param "target", else the

@@ -43,11 +43,7 @@ var _ Action = (*Exec)(nil)
 
 // NewExec builds the exec action.
 func NewExec(d Deps) (Action, error) {
-	l := d.Logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	return &Exec{logger: l}, nil
+	return &Exec{logger: d.withDefaults().Logger}, nil
 }
 
 // Info declares exec neither destructive nor idempotent; a step may

@@ -52,11 +52,7 @@ func NewHTTP(d Deps) (Action, error) {
 			},
 		}
 	}
-	l := d.Logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	return &HTTP{client: c, logger: l}, nil
+	return &HTTP{client: c, logger: d.withDefaults().Logger}, nil
 }
 
 // Info declares http neither destructive nor idempotent; a step may

@@ -34,15 +34,8 @@ type kubeBase struct {
 }
 
 func newKubeBase(d Deps) kubeBase {
-	l := d.Logger
-	if l == nil {
-		l = slog.New(slog.DiscardHandler)
-	}
-	cfg := d.Config
-	if cfg == nil {
-		cfg = &config.Config{}
-	}
-	return kubeBase{cfg: cfg, log: l, clients: map[string]kubernetes.Interface{}}
+	d = d.withDefaults()
+	return kubeBase{cfg: d.Config, log: d.Logger, clients: map[string]kubernetes.Interface{}}
 }
 
 // kubeCall is one resolved call: the client, its target and namespace.

@@ -53,6 +53,7 @@ var _ Action = (*PostgresPromote)(nil)
 
 // NewPostgresPromote builds the postgres.promote action.
 func NewPostgresPromote(d Deps) (Action, error) {
+	d = d.withDefaults()
 	p := &PostgresPromote{cfg: d.Config, log: d.Logger}
 	if p.cfg == nil {
 		p.cfg = &config.Config{}
