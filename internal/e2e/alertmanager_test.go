@@ -1,16 +1,11 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"syscall"
+	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -61,72 +56,18 @@ func receiverConfig(t *testing.T, webhookURL, tokenFile string) []byte {
 	return out
 }
 
-// alertmanagerWith writes config and starts prometheus-alertmanager with it
-// on a free port, after `amtool check-config` accepts it. It returns the
-// host:port. It is stopped when the test ends.
+// alertmanagerWith starts prometheus-alertmanager with config, after
+// `amtool check-config` accepts it, and returns its host:port.
 func alertmanagerWith(t *testing.T, config []byte) string {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus-alertmanager")
-	if err != nil {
-		testharness.Need(t, "prometheus-alertmanager (apt-get install prometheus-alertmanager)", err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "alertmanager.yml")
-	if err := os.WriteFile(path, config, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	if amtool, err := exec.LookPath("amtool"); err == nil {
+		path := filepath.Join(t.TempDir(), "alertmanager.yml")
+		if err := os.WriteFile(path, config, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if out, err := exec.Command(amtool, "check-config", path).CombinedOutput(); err != nil {
 			t.Fatalf("amtool check-config: %v\n%s\n%s", err, out, config)
 		}
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(testharness.FreePort(t))
-	logPath := filepath.Join(dir, "alertmanager.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config.file="+path, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=debug")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("alertmanager log:\n%s", tail(string(b), 4000))
-		}
-	})
-	waitFor(t, 30*time.Second, "alertmanager to be ready", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/-/ready", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return addr
-}
-
-// tail returns the last n bytes of s.
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return fmt.Sprintf("…%s", s[len(s)-n:])
+	return strings.TrimPrefix(testharness.AlertmanagerWithConfig(t, config).URL, "http://")
 }

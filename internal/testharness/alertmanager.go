@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -67,10 +65,6 @@ type Alert struct {
 // an Authorization: Bearer header. Clustering is off. It is stopped in t.Cleanup.
 func Alertmanager(t testing.TB, webhookURL, bearerToken string, opts ...AMOption) *AM {
 	t.Helper()
-	bin, err := findBinary("prometheus-alertmanager", "alertmanager", "/usr/bin/prometheus-alertmanager")
-	if err != nil {
-		Need(t, "prometheus-alertmanager (apt-get install prometheus-alertmanager)", err)
-	}
 	o := amOptions{groupInterval: time.Second, repeatInterval: time.Hour}
 	for _, opt := range opts {
 		opt(&o)
@@ -93,30 +87,29 @@ func Alertmanager(t testing.TB, webhookURL, bearerToken string, opts ...AMOption
 		"route":     route,
 		"receivers": []any{map[string]any{"name": "webhook", "webhook_configs": []any{webhook}}},
 	}
+	b, _ := json.MarshalIndent(config, "", "  ") // JSON is YAML
+	return AlertmanagerWithConfig(t, b)
+}
+
+// AlertmanagerWithConfig starts prometheus-alertmanager on a free port with
+// config (alertmanager.yml as given). Clustering is off. It is stopped in
+// t.Cleanup.
+func AlertmanagerWithConfig(t testing.TB, config []byte) *AM {
+	t.Helper()
+	bin, err := findBinary("prometheus-alertmanager", "alertmanager", "/usr/bin/prometheus-alertmanager")
+	if err != nil {
+		Need(t, "prometheus-alertmanager (apt-get install prometheus-alertmanager)", err)
+	}
 	dir := t.TempDir()
 	am := &AM{ConfigPath: filepath.Join(dir, "alertmanager.yml"), t: t}
-	b, _ := json.MarshalIndent(config, "", "  ") // JSON is YAML
-	if err := os.WriteFile(am.ConfigPath, b, 0o600); err != nil {
-		t.Fatalf("testharness: %v", err)
-	}
-	port := FreePort(t)
-	am.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	logPath := filepath.Join(dir, "alertmanager.log")
-	dumpLogOnFailure(t, "alertmanager", logPath)
-	p, err := startProcess(procSpec{name: "alertmanager", bin: bin, dir: dir, logPath: logPath, args: []string{
-		"--config.file=" + am.ConfigPath,
-		"--storage.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
-		"--cluster.listen-address=",
-		"--log.level=debug",
-	}})
-	if err != nil {
-		t.Fatalf("testharness: %v", err)
-	}
-	t.Cleanup(func() { p.stop(syscall.SIGTERM, 10*time.Second) })
-	if err := waitReady(context.Background(), p, httpReady(am.URL+"/-/ready")); err != nil {
-		t.Fatalf("testharness: alertmanager: %v", err)
-	}
+	am.URL = startWebComponent(t, "alertmanager", bin, dir, am.ConfigPath, config, func(port int) []string {
+		return []string{
+			"--storage.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
+			"--cluster.listen-address=",
+			"--log.level=debug",
+		}
+	})
 	return am
 }
 

@@ -316,3 +316,28 @@ func removeStaleTempDirs(prefix string) {
 		}
 	}
 }
+
+// startWebComponent writes config to configPath, runs bin with
+// --config.file and args(port) on a free port, waits until /-/ready
+// answers, stops it in t.Cleanup and returns its base URL. Prometheus and
+// Alertmanager start this way.
+func startWebComponent(t testing.TB, name, bin, dir, configPath string, config []byte, args func(port int) []string) string {
+	t.Helper()
+	if err := os.WriteFile(configPath, config, 0o644); err != nil {
+		t.Fatalf("testharness: %v", err)
+	}
+	port := FreePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	logPath := filepath.Join(dir, name+".log")
+	dumpLogOnFailure(t, name, logPath)
+	p, err := startProcess(procSpec{name: name, bin: bin, dir: dir, logPath: logPath,
+		args: append([]string{"--config.file=" + configPath}, args(port)...)})
+	if err != nil {
+		t.Fatalf("testharness: %v", err)
+	}
+	t.Cleanup(func() { p.stop(syscall.SIGTERM, 10*time.Second) })
+	if err := waitReady(context.Background(), p, httpReady(url+"/-/ready")); err != nil {
+		t.Fatalf("testharness: %s: %v", name, err)
+	}
+	return url
+}

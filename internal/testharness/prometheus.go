@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,27 +77,14 @@ func Prometheus(t testing.TB, configYAML string, ruleFiles ...string) *Prom {
 		t.Fatalf("testharness: %v", err)
 	}
 	p := &Prom{ConfigPath: filepath.Join(dir, "prometheus.yml"), t: t}
-	if err := os.WriteFile(p.ConfigPath, b, 0o644); err != nil {
-		t.Fatalf("testharness: %v", err)
-	}
-	port := FreePort(t)
-	p.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	logPath := filepath.Join(dir, "prometheus.log")
-	dumpLogOnFailure(t, "prometheus", logPath)
-	proc, err := startProcess(procSpec{name: "prometheus", bin: bin, dir: dir, logPath: logPath, args: []string{
-		"--config.file=" + p.ConfigPath,
-		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
-		"--web.enable-lifecycle",
-		"--web.enable-admin-api",
-	}})
-	if err != nil {
-		t.Fatalf("testharness: %v", err)
-	}
-	t.Cleanup(func() { proc.stop(syscall.SIGTERM, 10*time.Second) })
-	if err := waitReady(context.Background(), proc, httpReady(p.URL+"/-/ready")); err != nil {
-		t.Fatalf("testharness: prometheus: %v", err)
-	}
+	p.URL = startWebComponent(t, "prometheus", bin, dir, p.ConfigPath, b, func(port int) []string {
+		return []string{
+			"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.listen-address=127.0.0.1:" + strconv.Itoa(port),
+			"--web.enable-lifecycle",
+			"--web.enable-admin-api",
+		}
+	})
 	return p
 }
 
