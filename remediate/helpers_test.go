@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +17,14 @@ import (
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 )
 
-// fakeClock is a settable clock for expiry, cooldown and window tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock returns a settable clock for expiry, cooldown and window tests.
+func newClock() *testharness.Clock {
+	return testharness.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // harness is a real journal in a temp dir and an engine running on it.
@@ -50,7 +33,7 @@ type harness struct {
 	dir      string // storage
 	work     string // where exec steps leave their marks
 	cfg      *config.Config
-	clock    *fakeClock
+	clock    *testharness.Clock
 	verifier detect.Verifier
 	dryRun   bool
 
