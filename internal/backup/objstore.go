@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -46,6 +47,10 @@ func (o *objectStore) upload(ctx context.Context, key string, body io.Reader, pa
 		u.Concurrency = concurrency
 		u.LeavePartsOnError = false
 		u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		// Parts are sent unsigned, as the SDK already does over HTTPS:
+		// hashing every part for the signature would be a second SHA-256
+		// pass over the stream, and the AEAD authenticates every byte.
+		u.ClientOptions = append(u.ClientOptions, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	})
 	in := &s3.PutObjectInput{
 		Bucket: aws.String(o.bucket), Key: aws.String(key), Body: body,
