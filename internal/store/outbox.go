@@ -6,72 +6,41 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
-// The outbox lives in its own file so that webhook intake, which must
-// fsync before answering, never waits behind the engine's transactions on
-// the journal. The engine acknowledges alerts by moving a watermark in the
-// journal in the same transaction that records their effects; entries at
-// or below the watermark are then garbage, trimmed by later intake commits.
+// The outbox (outboxlog.go) is separate from the journal so that webhook
+// intake, which must be durable before answering, never waits behind the
+// engine's transactions. The engine acknowledges alerts by moving a
+// watermark in the journal in the same transaction that records their
+// effects; records at or below the watermark are garbage, and whole
+// segments of them are deleted by later intake commits.
 
-var (
-	bucketOutbox = []byte("outbox")
-	ackedKey     = []byte("outbox_acked")
-)
+var ackedKey = []byte("outbox_acked")
 
-// maxGroup bounds how many requests share one intake transaction, and
-// maxTrim how many acknowledged entries one transaction deletes.
-const (
-	maxGroup = 256
-	maxTrim  = 4096
-)
+// maxGroup bounds how many requests share one intake write.
+const maxGroup = 256
 
 type enqueueReq struct {
-	alerts [][]byte // JSON, encoded before the write lock is taken
+	alerts [][]byte // encoded before the commit loop takes the request
 	errc   chan error
 }
 
-func openOutbox(path string) (*bolt.DB, error) {
-	db, err := openBolt(path, "outbox")
-	if err != nil {
-		return nil, err
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucketOutbox)
-		return err
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("initialise outbox %s: %w", path, err)
-	}
-	return db, nil
-}
-
 // EnqueueAlerts appends alerts to the outbox and returns once they are
-// durable. Concurrent callers are committed together in one transaction.
-// Each alert's Seq is its outbox key, assigned in arrival order and filled
-// in when the alert is read back.
+// durable. Concurrent callers are committed together with one write. Each
+// alert's Seq is its position in the outbox, assigned in arrival order and
+// filled in when the alert is read back.
 func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 	req := &enqueueReq{alerts: make([][]byte, len(alerts)), errc: make(chan error, 1)}
 	for i := range alerts {
-		raw, err := json.Marshal(&alerts[i])
-		if err != nil {
-			return fmt.Errorf("encode alert: %w", err)
-		}
-		req.alerts[i] = raw
+		req.alerts[i] = appendAlert(nil, &alerts[i])
 	}
 	return s.submit(ctx, req)
 }
 
-// TrimOutbox asks the commit loop to delete acknowledged outbox entries.
+// TrimOutbox asks the commit loop to delete acknowledged outbox segments.
 // Intake commits trim as they go; the engine calls this when it has caught
 // up, so that an idle outbox is emptied too.
 func (s *Store) TrimOutbox(ctx context.Context) error {
-	if s.trimmed.Load() >= s.acked.Load() {
-		return nil
-	}
 	return s.submit(ctx, &enqueueReq{errc: make(chan error, 1)})
 }
 
@@ -109,8 +78,9 @@ func (s *Store) commitLoop() {
 	defer s.wg.Done()
 	defer close(s.loopDone)
 	batch := make([]*enqueueReq, 0, maxGroup)
+	var payloads [][]byte
 	for {
-		batch = batch[:0]
+		batch, payloads = batch[:0], payloads[:0]
 		select {
 		case req := <-s.enqueue:
 			batch = append(batch, req)
@@ -127,51 +97,23 @@ func (s *Store) commitLoop() {
 				break fill
 			}
 		}
-		acked := s.acked.Load()
-		var trimmedTo uint64
-		err := s.outbox.Update(func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketOutbox)
-			for _, req := range batch {
-				for _, raw := range req.alerts {
-					seq, err := b.NextSequence()
-					if err != nil {
-						return err
-					}
-					if err := b.Put(u64(seq), raw); err != nil {
-						return err
-					}
-				}
-			}
-			var err error
-			trimmedTo, err = trim(b, acked)
-			return err
-		})
-		if err == nil && trimmedTo > s.trimmed.Load() {
-			s.trimmed.Store(trimmedTo)
+		for _, req := range batch {
+			payloads = append(payloads, req.alerts...)
+		}
+		var err error
+		if len(payloads) > 0 {
+			_, err = s.outbox.append(payloads)
+		}
+		// Acknowledged segments left behind cost disk, not correctness:
+		// a failed deletion fails only a request that asked for nothing
+		// else, and the next commit retries it.
+		if terr := s.outbox.trim(s.acked.Load()); len(payloads) == 0 {
+			err = terr
 		}
 		for _, req := range batch {
 			req.errc <- err
 		}
 	}
-}
-
-// trim deletes up to maxTrim entries at or below acked and returns the
-// highest sequence known to be gone.
-func trim(b *bolt.Bucket, acked uint64) (uint64, error) {
-	c := b.Cursor()
-	done := acked
-	n := 0
-	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= acked; k, _ = c.First() {
-		if n == maxTrim {
-			done = binary.BigEndian.Uint64(k) - 1
-			break
-		}
-		if err := c.Delete(); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return done, nil
 }
 
 // drainClosed fails requests queued after Close began.
@@ -189,21 +131,21 @@ func (s *Store) drainClosed() {
 // PendingAlerts returns up to limit (0: all) unacknowledged alerts in
 // arrival order.
 func (s *Store) PendingAlerts(limit int) ([]Alert, error) {
-	from := s.acked.Load() + 1
-	var out []Alert
-	err := s.outbox.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.Seek(u64(from)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-			var a Alert
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("decode outbox alert %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			a.Seq = binary.BigEndian.Uint64(k)
-			out = append(out, a)
+	raws, first, err := s.outbox.read(s.acked.Load()+1, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Alert, len(raws))
+	for i, raw := range raws {
+		seq := first + uint64(i)
+		a, err := decodeAlert(raw)
+		if err != nil {
+			return nil, fmt.Errorf("decode outbox alert %d: %w", seq, err)
 		}
-		return nil
-	})
-	return out, err
+		a.Seq = seq
+		out[i] = a
+	}
+	return out, nil
 }
 
 // ackedSeq reads the outbox watermark from the journal.
@@ -232,24 +174,28 @@ func (t *Tx) AckAlert(seq uint64) error {
 // DeadLetter moves an outbox alert that cannot be processed into the
 // journal's dead-letter bucket, with the reason, and acknowledges it.
 func (t *Tx) DeadLetter(seq uint64, reason string) error {
-	var raw []byte
-	err := t.s.outbox.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketOutbox).Get(u64(seq)); v != nil {
-			raw = append([]byte(nil), v...)
-		}
-		return nil
-	})
+	if seq <= t.ackedSeq() {
+		return ErrNotFound
+	}
+	raws, first, err := t.s.outbox.read(seq, 1)
 	if err != nil {
 		return err
 	}
-	if raw == nil || seq <= t.ackedSeq() {
+	if len(raws) == 0 || first != seq {
 		return ErrNotFound
 	}
+	// The alert is kept as JSON, readable whatever the outbox encoding.
+	a, derr := decodeAlert(raws[0])
+	a.Seq = seq
+	var alert any = a
+	if derr != nil {
+		alert = map[string]string{"undecodable": fmt.Sprintf("%x", raws[0]), "error": derr.Error()}
+	}
 	rec, err := json.Marshal(struct {
-		Alert  json.RawMessage `json:"alert"`
-		Reason string          `json:"reason"`
-		Time   time.Time       `json:"time"`
-	}{raw, reason, time.Now().UTC()})
+		Alert  any       `json:"alert"`
+		Reason string    `json:"reason"`
+		Time   time.Time `json:"time"`
+	}{alert, reason, time.Now().UTC()})
 	if err != nil {
 		return err
 	}

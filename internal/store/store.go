@@ -1,12 +1,14 @@
-// Package store is drguard's journal: embedded, crash-safe bbolt files
-// under --storage.path. journal.db holds incidents, runs, steps, approvals,
-// guardrail state and an append-only audit log; outbox.db holds alerts as
-// received until the engine has recorded their effects.
+// Package store is drguard's journal, crash-safe files under
+// --storage.path: journal.db (bbolt) holds incidents, runs, steps,
+// approvals, guardrail state and an append-only audit log; the outbox
+// directory holds an append-only log of alerts as received until the
+// engine has recorded their effects.
 //
-// Every write is a serialisable transaction that is fsynced before it
-// returns. Webhook intake goes through a group-commit loop so that many
-// concurrent requests share one fsync without waiting on a timer, and its
-// own file, so that it never waits behind the engine's transactions.
+// Every journal write is a serialisable transaction that is fsynced before
+// it returns. Webhook intake goes through a group-commit loop so that many
+// concurrent requests share one durable write without waiting on a timer,
+// into its own log, so that it never waits behind the engine's
+// transactions.
 package store
 
 import (
@@ -28,8 +30,10 @@ var ErrClosed = errors.New("journal is closed")
 
 // File names inside the storage directory.
 const (
-	FileName       = "journal.db"
-	OutboxFileName = "outbox.db"
+	FileName = "journal.db"
+	// legacyOutboxFileName is the bbolt outbox of earlier versions,
+	// imported into the outbox log at open.
+	legacyOutboxFileName = "outbox.db"
 )
 
 var (
@@ -52,7 +56,7 @@ var (
 // Store is an open journal. It is safe for concurrent use.
 type Store struct {
 	db      *bolt.DB
-	outbox  *bolt.DB
+	outbox  *outboxLog
 	enqueue chan *enqueueReq
 	done    chan struct{} // closed by Close
 	// loopDone is closed when the commit loop has stopped.
@@ -60,9 +64,8 @@ type Store struct {
 	wg       sync.WaitGroup
 	once     sync.Once
 	// acked is the highest outbox sequence whose effects are committed in
-	// the journal; outbox entries up to it are garbage to trim.
-	acked   atomic.Uint64
-	trimmed atomic.Uint64
+	// the journal; outbox records up to it are garbage to trim.
+	acked atomic.Uint64
 }
 
 // Open opens (creating when needed) the journal in dir. It fails rather
@@ -93,7 +96,10 @@ func Open(dir string) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initialise journal: %w", err)
 	}
-	ob, err := openOutbox(filepath.Join(dir, OutboxFileName))
+	ob, err := openOutboxLog(filepath.Join(dir, OutboxDirName), acked)
+	if err == nil {
+		err = importLegacyOutbox(filepath.Join(dir, legacyOutboxFileName), acked, ob)
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -105,10 +111,13 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// openTimeout bounds the wait for another process's lock on a bbolt file.
+const openTimeout = 2 * time.Second
+
 // openBolt opens one bbolt file tuned for commit latency.
 func openBolt(path, what string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: 2 * time.Second,
+		Timeout: openTimeout,
 		// The freelist is rebuilt from the pages after a crash instead of
 		// being written on every commit: fewer pages per fsync.
 		NoFreelistSync: true,
@@ -133,7 +142,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.done)
 		s.wg.Wait()
-		err = errors.Join(s.outbox.Close(), s.db.Close())
+		err = errors.Join(s.outbox.close(), s.db.Close())
 	})
 	return err
 }
@@ -154,12 +163,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.outbox.View(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketOutbox) == nil {
-			return errors.New("outbox has no bucket")
-		}
-		return ctx.Err()
-	})
+	return s.outbox.health()
 }
 
 // View runs fn in a read-only transaction.
