@@ -188,6 +188,12 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	if !ok {
 		return ExitFail
 	}
+	if from := EnsureMinProcs(); from != 0 {
+		log.Info("GOMAXPROCS raised: with one P, intake's durable writes queue behind request handlers", "from", from, "to", minProcs)
+	}
+	if from := EnsureMinProcs(); from != 0 {
+		log.Info("GOMAXPROCS raised: with one P, intake's durable writes queue behind request handlers", "from", from, "to", minProcs)
+	}
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w.String())
 	}

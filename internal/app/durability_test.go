@@ -50,6 +50,9 @@ func startNoPersist(t testing.TB, env ...string) *daemon {
 	return startChild(t, addr, append(env, daemonEnv+"=nopersist"), addr)
 }
 
+// cpusEnv in a child's environment names the CPUs it may run on.
+const cpusEnv = "DRGUARD_TEST_CPUS"
+
 // startChild runs the test binary with args and env and waits until addr
 // answers /healthz.
 func startChild(t testing.TB, addr string, env []string, args ...string) *daemon {
@@ -59,6 +62,13 @@ func startChild(t testing.TB, addr string, env []string, args ...string) *daemon
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], args...)
+	for _, kv := range env {
+		// A child confined to some CPUs, as in a container with a CPU
+		// limit, runs under taskset.
+		if cpus, ok := strings.CutPrefix(kv, cpusEnv+"="); ok {
+			cmd = exec.Command("taskset", append([]string{"-c", cpus, os.Args[0]}, args...)...)
+		}
+	}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,6 +24,9 @@ const daemonEnv = "DRGUARD_TEST_RUN_AS_DAEMON"
 func TestMain(m *testing.M) {
 	switch os.Getenv(daemonEnv) {
 	case "1":
+		if addr := os.Getenv("DRGUARD_TEST_PPROF_ADDR"); addr != "" {
+			go func() { _ = http.ListenAndServe(addr, nil) }()
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := Main(ctx, os.Args[1:], Stdio())
 		stop()
@@ -34,8 +38,10 @@ func TestMain(m *testing.M) {
 }
 
 // serveNoPersist answers webhooks the way intake does minus the journal:
-// authenticate, decode, 200.
+// authenticate, decode, 200. It runs with the daemon's GOMAXPROCS floor,
+// so that both sides of the benchmark have the same Ps.
 func serveNoPersist(addr string) int {
+	EnsureMinProcs()
 	auth := server.NewAuthenticator(config.Auth{Webhook: config.WebhookAuth{BearerToken: webhookToken}})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
