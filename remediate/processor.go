@@ -128,27 +128,33 @@ func (t *txn) processAlert(a store.Alert) error {
 }
 
 // openIncident creates the incident for a new firing alert and starts a
-// run for every matching policy that no guardrail blocks.
+// run for every matching policy that no guardrail blocks. The incident's ID
+// is reserved first, so that its runs and audit entries can name it, and
+// the incident is written once, complete.
 func (t *txn) openIncident(a store.Alert, key string, seen time.Time) error {
-	d := detect.Detection{Labels: a.Labels, Annotations: a.Annotations}
+	id, err := t.tx.NewIncidentID()
+	if err != nil {
+		return err
+	}
+	summary := detect.Detection{Labels: a.Labels, Annotations: a.Annotations}.Summary()
 	inc := store.Incident{
-		Key: key, Source: a.Source, Fingerprint: a.Fingerprint, StartsAt: a.StartsAt,
+		ID: id, Key: key, Source: a.Source, Fingerprint: a.Fingerprint, StartsAt: a.StartsAt,
 		Labels: a.Labels, Annotations: a.Annotations,
 		State: store.IncidentOpen, AlertStatus: string(detect.StatusFiring),
 		FirstSeen: seen, LastSeen: seen,
+		// Received, then one event per run or no_match: room for the
+		// common cases without growing.
+		Timeline: make([]store.Event, 0, 2),
 	}
-	if err := t.tx.PutIncident(&inc); err != nil {
-		return err
-	}
-	t.event(&inc, "received", "firing: "+d.Summary(), "", "")
+	t.event(&inc, "received", "firing: "+summary, "", "")
 	service, scenario := a.Labels[detect.LabelService], a.Labels[detect.LabelScenario]
-	source := a.Source
+	source, m, log := a.Source, t.e.m, t.e.log
 	t.fx.add(func() {
-		t.e.m.Detections.WithLabelValues(scenario, source).Inc()
-		t.e.m.IncidentsOpen.WithLabelValues(service, scenario).Inc()
-		t.e.log.Info("incident opened", "incident", inc.ID, "summary", d.Summary(), "source", source)
+		m.Detections.WithLabelValues(scenario, source).Inc()
+		m.IncidentsOpen.WithLabelValues(service, scenario).Inc()
+		log.Info("incident opened", "incident", id, "summary", summary, "source", source)
 	})
-	if err := t.audit(systemActor, "incident.opened", inc.ID, "", map[string]string{"key": key, "source": source}); err != nil {
+	if err := t.audit(systemActor, "incident.opened", id, "", map[string]string{"key": key, "source": source}); err != nil {
 		return err
 	}
 	matched := 0
@@ -157,7 +163,7 @@ func (t *txn) openIncident(a store.Alert, key string, seen time.Time) error {
 			continue
 		}
 		matched++
-		run, err := t.planRun(p, &inc, d.Summary())
+		run, err := t.planRun(p, &inc, summary)
 		if err != nil {
 			return fmt.Errorf("policy %q: %w", p.cfg.Name, err)
 		}

@@ -40,7 +40,28 @@ func (t *Tx) put(bucket []byte, key []byte, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s record: %w", bucket, err)
 	}
-	return t.tx.Bucket(bucket).Put(key, raw)
+	b := t.tx.Bucket(bucket)
+	if appendOnly(bucket) {
+		b.FillPercent = appendFill
+	}
+	return b.Put(key, raw)
+}
+
+// appendFill is how full bbolt packs the pages of a bucket whose new keys
+// sort after every existing one. bbolt splits a page at its fill percent
+// (half, by default), so that inserts in the middle find room; when new
+// keys only ever go at the end, half-full pages just mean twice the pages
+// to write and fsync.
+const appendFill = 0.95
+
+// appendOnly reports whether new keys of bucket sort after the existing
+// ones: sequence numbers and sequential IDs.
+func appendOnly(bucket []byte) bool {
+	switch string(bucket) {
+	case string(bucketAudit), string(bucketIncidents), string(bucketRuns), string(bucketApprovals):
+		return true
+	}
+	return false
 }
 
 // nextID returns a new sequential identifier such as "run-000042".
@@ -77,18 +98,30 @@ func (t *Tx) IncidentByKey(key string) (Incident, error) {
 	return t.Incident(string(id))
 }
 
-// PutIncident writes an incident, assigning an ID to a new one.
+// NewIncidentID reserves the ID of a new incident, so that a caller can
+// build the incident completely (runs and audit entries refer to its ID)
+// before writing it once with PutIncident.
+func (t *Tx) NewIncidentID() (string, error) {
+	return t.nextID(bucketIncidents, "inc")
+}
+
+// PutIncident writes an incident, assigning an ID to a new one. The
+// detection-key index is written only when it does not already map the
+// key to this incident: a key never changes, so updates leave it alone.
 func (t *Tx) PutIncident(in *Incident) error {
 	if in.ID == "" {
-		id, err := t.nextID(bucketIncidents, "inc")
+		id, err := t.NewIncidentID()
 		if err != nil {
 			return err
 		}
 		in.ID = id
 	}
 	if in.Key != "" {
-		if err := t.tx.Bucket(bucketIncidentKeys).Put([]byte(in.Key), []byte(in.ID)); err != nil {
-			return err
+		keys := t.tx.Bucket(bucketIncidentKeys)
+		if id := keys.Get([]byte(in.Key)); string(id) != in.ID {
+			if err := keys.Put([]byte(in.Key), []byte(in.ID)); err != nil {
+				return err
+			}
 		}
 	}
 	return t.put(bucketIncidents, []byte(in.ID), in)
