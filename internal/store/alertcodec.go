@@ -16,7 +16,7 @@ const alertCodecV1 = 1
 // appendAlert appends a's binary encoding to buf: a version byte, then
 // every field in a fixed order, strings and byte slices as uvarint length
 // and bytes, times as a presence byte and Unix nanoseconds, maps as a
-// count and sorted key/value pairs. It is several times cheaper than JSON
+// count and key/value pairs (in map order: the decoder builds a map). It is several times cheaper than JSON
 // for the records intake writes on every webhook.
 func appendAlert(buf []byte, a *Alert) []byte {
 	buf = append(buf, alertCodecV1)
@@ -46,13 +46,8 @@ func appendTime(buf []byte, t time.Time) []byte {
 
 func appendMap(buf []byte, m map[string]string) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(m)))
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		buf = appendString(appendString(buf, k), m[k])
+	for k, v := range m {
+		buf = appendString(appendString(buf, k), v)
 	}
 	return buf
 }

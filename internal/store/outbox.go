@@ -31,8 +31,17 @@ type enqueueReq struct {
 // filled in when the alert is read back.
 func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 	req := &enqueueReq{alerts: make([][]byte, len(alerts)), errc: make(chan error, 1)}
+	// One buffer for the request's alerts; each record is a slice of it.
+	var buf []byte
+	ends := make([]int, len(alerts))
 	for i := range alerts {
-		req.alerts[i] = appendAlert(nil, &alerts[i])
+		buf = appendAlert(buf, &alerts[i])
+		ends[i] = len(buf)
+	}
+	start := 0
+	for i, end := range ends {
+		req.alerts[i] = buf[start:end:end]
+		start = end
 	}
 	return s.submit(ctx, req)
 }
