@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -245,5 +246,56 @@ func TestAlertCodec(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutboxTornAtEveryByte cuts the last segment at every length a crash
+// could leave and checks that the log reopens holding exactly the records
+// written in full, numbering new ones after them.
+func TestOutboxTornAtEveryByte(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, "a", "b")
+	if err := s.EnqueueAlerts(context.Background(), []Alert{{Fingerprint: "c"}, {Fingerprint: "d"}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	seg := filepath.Join(dir, OutboxDirName, segmentFiles(t, dir)[0])
+	full, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Where each record ends.
+	var ends []int
+	for off := 0; off < len(full); {
+		off += recordHeader + int(binary.BigEndian.Uint32(full[off:]))
+		ends = append(ends, off)
+	}
+	fps := []string{"a", "b", "c", "d"}
+	for n := range len(full) + 1 {
+		if err := os.WriteFile(seg, full[:n], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatalf("cut at %d: %v", n, err)
+		}
+		whole := 0
+		for whole < len(ends) && ends[whole] <= n {
+			whole++
+		}
+		var want []string
+		for i := range whole {
+			want = append(want, fmt.Sprintf("%s@%02d", fps[i], i+1))
+		}
+		want = append(want, fmt.Sprintf("z@%02d", whole+1))
+		enqueue(t, s, "z")
+		if got := pendingFingerprints(t, s); !reflect.DeepEqual(got, want) {
+			t.Fatalf("cut at %d of %d: pending %v, want %v", n, len(full), got, want)
+		}
+		_ = s.Close()
 	}
 }
