@@ -112,7 +112,7 @@ func cmdBackup(ctx context.Context, args []string, io IO) int {
 		return ExitFail
 	}
 	fmt.Fprintf(io.Stdout, "backup %s/%s of %s: %s dumped, %s compressed, %s stored in s3://%s/%s, %s\n",
-		m.Backup, m.ID, m.Target, bytesIEC(m.Sizes.Raw), bytesIEC(m.Sizes.Compressed), bytesIEC(m.Sizes.Stored),
+		m.Backup, m.ID, m.Target, backup.HumanBytes(m.Sizes.Raw), backup.HumanBytes(m.Sizes.Compressed), backup.HumanBytes(m.Sizes.Stored),
 		m.Bucket, m.Object, m.End.Sub(m.Start).Round(time.Millisecond))
 	if m.Heartbeat != nil {
 		fmt.Fprintf(io.Stdout, "recovery point (newest heartbeat at dump start): %s\n", m.Heartbeat.Format(time.RFC3339))
@@ -152,20 +152,6 @@ func printPrune(ctx context.Context, svc *backup.Service, name string, dryRun bo
 		return ExitFail
 	}
 	return ExitOK
-}
-
-// bytesIEC formats a byte count with a binary unit.
-func bytesIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // printIntegrity explains a refused backup on stderr.

@@ -37,6 +37,6 @@ func cmdRestore(ctx context.Context, args []string, io IO) int {
 		return ExitFail
 	}
 	fmt.Fprintf(io.Stdout, "restored %s/%s (taken %s, %s) in %s\n", m.Backup, m.ID,
-		m.Start.Format(time.RFC3339), bytesIEC(m.Sizes.Raw), time.Since(start).Round(time.Millisecond))
+		m.Start.Format(time.RFC3339), backup.HumanBytes(m.Sizes.Raw), time.Since(start).Round(time.Millisecond))
 	return ExitOK
 }

@@ -56,7 +56,7 @@ func progressLine(w io.Writer, label string, read, written *counter) (stop func(
 				el := time.Since(start)
 				r := read.n.Load()
 				fmt.Fprintf(w, "\r\033[K%s: %s read, %s written, %s/s, %s", label,
-					humanBytes(r), humanBytes(written.n.Load()), humanBytes(int64(float64(r)/el.Seconds())), el.Round(time.Second))
+					HumanBytes(r), HumanBytes(written.n.Load()), HumanBytes(int64(float64(r)/el.Seconds())), el.Round(time.Second))
 			}
 		}
 	}()
@@ -67,7 +67,7 @@ func progressLine(w io.Writer, label string, read, written *counter) (stop func(
 }
 
 // humanBytes formats a byte count with a binary unit.
-func humanBytes(n int64) string {
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
