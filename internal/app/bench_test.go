@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,7 +46,9 @@ func BenchmarkIntake(b *testing.B) {
 					} else {
 						d = startNoPersist(b, env...)
 					}
+					cpu0 := childCPU(b, d)
 					drive(b, d.URL, conns)
+					b.ReportMetric(float64((childCPU(b, d)-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/req")
 					d.kill()
 				})
 			}
@@ -143,4 +147,18 @@ func benchBody(n int64) []byte {
 		alerts[i] = map[string]string{"alertname": "BenchAlert", "service": "demo", "scenario": "bench", "target": id, "fp": id, "instance": "10.0.0.1:9100", "job": "node"}
 	}
 	return webhook("firing", time.Unix(1_700_000_000, 0).UTC(), alerts...)
+}
+
+// childCPU returns the CPU time a child server has used so far (user and
+// system, from /proc), for the server's CPU per request.
+func childCPU(b *testing.B, d *daemon) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }

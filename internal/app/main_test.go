@@ -22,11 +22,11 @@ import (
 const daemonEnv = "DRGUARD_TEST_RUN_AS_DAEMON"
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv("DRGUARD_TEST_PPROF_ADDR"); addr != "" && os.Getenv(daemonEnv) != "" {
+		go func() { _ = http.ListenAndServe(addr, nil) }()
+	}
 	switch os.Getenv(daemonEnv) {
 	case "1":
-		if addr := os.Getenv("DRGUARD_TEST_PPROF_ADDR"); addr != "" {
-			go func() { _ = http.ListenAndServe(addr, nil) }()
-		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := Main(ctx, os.Args[1:], Stdio())
 		stop()
