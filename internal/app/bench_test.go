@@ -48,7 +48,7 @@ func BenchmarkIntake(b *testing.B) {
 					}
 					cpu0 := childCPU(b, d)
 					drive(b, d.URL, conns)
-					b.ReportMetric(float64((childCPU(b, d)-cpu0).Microseconds())/float64(b.N), "server-cpu-µs/req")
+					b.ReportMetric(float64((childCPU(b, d)-cpu0).Microseconds())/float64(b.N), "server-cpu-us/req")
 					d.kill()
 				})
 			}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/alertmanager"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
@@ -58,9 +59,14 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.o.Engine.Wake()
+	firing := 0
 	for _, d := range ds {
-		count.WithLabelValues(string(d.Status)).Inc()
+		if d.Status == detect.StatusFiring {
+			firing++
+		}
 	}
+	count.WithLabelValues(string(detect.StatusFiring)).Add(float64(firing))
+	count.WithLabelValues(string(detect.StatusResolved)).Add(float64(len(ds) - firing))
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = io.WriteString(w, `{"status":"success"}`+"\n")
 }

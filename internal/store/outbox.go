@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -25,14 +26,19 @@ type enqueueReq struct {
 	errc   chan error
 }
 
+// encodeBufs holds the buffers webhooks' alerts are encoded into.
+var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 // EnqueueAlerts appends alerts to the outbox and returns once they are
 // durable. Concurrent callers are committed together with one write. Each
 // alert's Seq is its position in the outbox, assigned in arrival order and
 // filled in when the alert is read back.
 func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 	req := &enqueueReq{alerts: make([][]byte, len(alerts)), errc: make(chan error, 1)}
-	// One buffer for the request's alerts; each record is a slice of it.
-	var buf []byte
+	// One pooled buffer for the request's alerts, each record a slice of
+	// it; the log has copied them when submit returns.
+	bp := encodeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
 	ends := make([]int, len(alerts))
 	for i := range alerts {
 		buf = appendAlert(buf, &alerts[i])
@@ -43,7 +49,12 @@ func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 		req.alerts[i] = buf[start:end:end]
 		start = end
 	}
-	return s.submit(ctx, req)
+	err := s.submit(ctx, req)
+	// Whatever submit returned, the commit loop is done with the records:
+	// it either wrote them, or never took the request.
+	*bp = buf
+	encodeBufs.Put(bp)
+	return err
 }
 
 // TrimOutbox asks the commit loop to delete acknowledged outbox segments.
