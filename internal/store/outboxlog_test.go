@@ -299,3 +299,33 @@ func TestOutboxTornAtEveryByte(t *testing.T) {
 		_ = s.Close()
 	}
 }
+
+// TestOutboxFailedWriteIsNotKept checks that a group whose write fails is
+// refused to its callers and absent after a restart, and that a log that
+// cannot undo a failed write refuses every later one.
+func TestOutboxFailedWriteIsNotKept(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, "a")
+	_ = s.outbox.w.Close() // the disk goes away
+	for _, fp := range []string{"b", "c"} {
+		if err := s.EnqueueAlerts(context.Background(), []Alert{{Fingerprint: fp}}); err == nil {
+			t.Fatalf("enqueue %s after the disk went away: no error", fp)
+		}
+	}
+	if err := s.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "could not be undone") {
+		t.Fatalf("ping of a broken log: %v", err)
+	}
+	_ = s.Close()
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, want := pendingFingerprints(t, s), []string{"a@01"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("pending after restart %v, want %v", got, want)
+	}
+}
