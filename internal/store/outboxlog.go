@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -85,7 +86,7 @@ func openOutboxLog(dir string, acked uint64) (*outboxLog, error) {
 		}
 		l.segs = append(l.segs, &segment{first: first, path: name})
 	}
-	slices.SortFunc(l.segs, func(a, b *segment) int { return cmpU64(a.first, b.first) })
+	slices.SortFunc(l.segs, func(a, b *segment) int { return cmp.Compare(a.first, b.first) })
 	for i, g := range l.segs {
 		last := i == len(l.segs)-1
 		if err := g.scan(last); err != nil {
@@ -114,16 +115,6 @@ func openOutboxLog(dir string, acked uint64) (*outboxLog, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // scan reads a segment's records. In the last segment the first bad record
