@@ -232,7 +232,15 @@ func TestSchedulerRunFiresAndResolves(t *testing.T) {
 	defer cancel()
 	go func() { _ = s.Run(ctx) }()
 	rec.waitFor(t, 2*time.Second, "firing", func(ds []Detection) bool { return len(ds) == 1 })
-	if st := s.Status(); len(st) != 1 || !st[0].Firing || st[0].ConsecutiveFailures < 3 {
+	// The scheduler records a transition only once Emit has accepted it, so
+	// the status follows the detection shortly after.
+	var st []ProbeStatus
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if st = s.Status(); len(st) == 1 && st[0].Firing {
+			break
+		}
+	}
+	if len(st) != 1 || !st[0].Firing || st[0].ConsecutiveFailures < 3 {
 		t.Errorf("status = %+v", st)
 	}
 	healthy.Store(true)
