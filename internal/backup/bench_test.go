@@ -58,6 +58,12 @@ func runBenchHelper(path string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if prof := os.Getenv("DRGUARD_BENCH_MEMPROFILE"); prof != "" {
+		if pf, err := os.Create(prof); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(pf, 0)
+			_ = pf.Close()
+		}
+	}
 	_ = json.NewEncoder(os.Stdout).Encode(m)
 	return 0
 }

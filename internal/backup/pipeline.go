@@ -221,6 +221,11 @@ func (s *Service) removeQuietly(ctx context.Context, o *objectStore, key string)
 	}
 }
 
+// encoderWindow is the zstd window. A dump's matches are between nearby
+// rows: a 1 MiB window stores the same size as the default 8 MiB one on
+// dump data, and the encoder's history buffer shrinks from 16 to 2 MiB.
+const encoderWindow = 1 << 20
+
 // encoderOptions favour speed: zstd's fastest level, no frame checksum (the
 // AEAD authenticates every byte), and half the CPUs (at most 4), leaving
 // the rest to pg_dump and the server that feeds it.
@@ -228,6 +233,7 @@ func encoderOptions() []zstd.EOption {
 	return []zstd.EOption{
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderCRC(false),
+		zstd.WithWindowSize(encoderWindow),
 		zstd.WithEncoderConcurrency(min(max(runtime.GOMAXPROCS(0)/2, 1), 4)),
 	}
 }
