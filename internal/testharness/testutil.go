@@ -3,6 +3,7 @@ package testharness
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -42,11 +43,22 @@ func (w logWriter) Write(p []byte) (int, error) {
 // and returns the status and body; a transport error fails the test.
 func Do(t testing.TB, method, url, token string, body []byte) (int, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	code, out, err := Send(method, url, token, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	return code, out
+}
+
+// Send sends a JSON request with a bearer token ("" for none), within 10 s,
+// and returns the status and body, or the transport error (for tests in
+// which the server may be down).
+func Send(method, url, token string, body io.Reader) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return 0, nil, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -54,11 +66,11 @@ func Do(t testing.TB, method, url, token string, body []byte) (int, []byte) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return resp.StatusCode, out, nil
 }
 
 // Clock is a settable clock for tests of expiry, cooldowns, windows and
