@@ -82,6 +82,9 @@ type Engine struct {
 	mu         sync.Mutex
 	inFlight   map[string]bool
 	wg         sync.WaitGroup
+
+	recoverOnce sync.Once
+	recoverErr  error
 }
 
 // settle is how long intake must stay quiet before the engine reads the
@@ -186,12 +189,26 @@ func (e *Engine) Wake() {
 	}
 }
 
+// Recover records the steps a previous process left running as
+// interrupted (re-running those whose action is idempotent) and sets the
+// gauges from the journal. It does the work once; Run calls it when it has
+// not been called. A daemon calls it before it serves, so that nothing
+// new is accepted before the journal is consistent.
+func (e *Engine) Recover() error {
+	e.recoverOnce.Do(func() {
+		if err := e.recover(); err != nil {
+			e.recoverErr = fmt.Errorf("recover journal: %w", err)
+		}
+	})
+	return e.recoverErr
+}
+
 // Run recovers from a previous crash, then processes the outbox, executes
 // runs and expires approvals until ctx ends. It waits for in-flight steps
 // to stop (their contexts end with ctx) and returns nil.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.recover(); err != nil {
-		return fmt.Errorf("recover journal: %w", err)
+	if err := e.Recover(); err != nil {
+		return err
 	}
 	defer e.wg.Wait()
 	t := time.NewTicker(e.tick)

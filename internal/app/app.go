@@ -166,10 +166,16 @@ func BuildActions(cfg *config.Config, log *slog.Logger) (map[string]action.Actio
 // Addr is the address the API listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// Run serves until ctx ends, then shuts down gracefully: the listener stops
-// taking requests, in-flight requests finish, the engine stops and the
-// journal closes.
+// Run settles the journal after a crash (Engine.Recover), serves until ctx
+// ends, then shuts down gracefully: the listener stops taking requests,
+// in-flight requests finish, the engine stops and the journal closes.
 func (a *App) Run(ctx context.Context) error {
+	// Recover before serving: steps a crash left running are settled
+	// before anything new is accepted.
+	if err := a.engine.Recover(); err != nil {
+		_ = a.Close()
+		return fmt.Errorf("engine: %w", err)
+	}
 	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	components := []struct {
