@@ -52,8 +52,15 @@ func pendingFingerprints(t *testing.T, s *Store) []string {
 	return out
 }
 
-func ackAll(t *testing.T, s *Store) {
+// ackAll opens the journal in dir, acknowledges every pending alert and
+// closes it again.
+func ackAll(t *testing.T, dir string) {
 	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	pending, _ := s.PendingAlerts(0)
 	if err := s.Update(func(tx *Tx) error { return tx.AckAlert(pending[len(pending)-1].Seq) }); err != nil {
 		t.Fatal(err)
@@ -100,12 +107,7 @@ func TestOutboxRecovery(t *testing.T) {
 		{
 			name: "a lost outbox numbers new alerts after the watermark",
 			prepare: func(t *testing.T, dir string) {
-				s, err := Open(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ackAll(t, s)
-				_ = s.Close()
+				ackAll(t, dir)
 				if err := os.RemoveAll(filepath.Join(dir, OutboxDirName)); err != nil {
 					t.Fatal(err)
 				}
@@ -116,12 +118,7 @@ func TestOutboxRecovery(t *testing.T) {
 		{
 			name: "a fully acknowledged outbox numbers on",
 			prepare: func(t *testing.T, dir string) {
-				s, err := Open(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ackAll(t, s)
-				_ = s.Close()
+				ackAll(t, dir)
 			},
 			then: []string{"d"},
 			want: []string{"d@04"},
