@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -234,13 +235,11 @@ func TestSchedulerRunFiresAndResolves(t *testing.T) {
 	rec.waitFor(t, 2*time.Second, "firing", func(ds []Detection) bool { return len(ds) == 1 })
 	// The scheduler records a transition only once Emit has accepted it, so
 	// the status follows the detection shortly after.
-	var st []ProbeStatus
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if st = s.Status(); len(st) == 1 && st[0].Firing {
-			break
-		}
-	}
-	if len(st) != 1 || !st[0].Firing || st[0].ConsecutiveFailures < 3 {
+	testharness.Eventually(t, 2*time.Second, "status firing", func() bool {
+		st := s.Status()
+		return len(st) == 1 && st[0].Firing
+	})
+	if st := s.Status(); len(st) != 1 || !st[0].Firing || st[0].ConsecutiveFailures < 3 {
 		t.Errorf("status = %+v", st)
 	}
 	healthy.Store(true)
