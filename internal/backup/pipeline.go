@@ -142,10 +142,10 @@ func serverFacts(ctx context.Context, conn conninfo, table string) (string, *tim
 	return version, &ts, nil
 }
 
-// stream runs pg_dump → zstd → AEAD → sha256 → multipart upload, each stage
-// an io.Writer over the next, so memory stays bounded by the encoder's
-// blocks, one AEAD segment and the uploader's parts. It returns the sizes
-// and the digest of the stored bytes.
+// stream runs pg_dump → zstd frames → AEAD → sha256 → multipart upload,
+// each stage an io.Writer over the next, so memory stays bounded by the
+// frames in flight (compressFrames), one AEAD segment and the uploader's
+// parts. It returns the sizes and the digest of the stored bytes.
 func (s *Service) stream(ctx context.Context, b config.Backup, key *Key, conn conninfo, pgDump string,
 	o *objectStore, objKey string, aad []byte) (Sizes, string, error) {
 	dumpCtx, stopDump := context.WithCancel(ctx)
@@ -170,12 +170,13 @@ func (s *Service) stream(ctx context.Context, b config.Backup, key *Key, conn co
 			if err != nil {
 				return err
 			}
-			zw, err := zstd.NewWriter(countingWriter{enc, &compressed}, encoderOptions()...)
+			zenc, err := zstd.NewWriter(nil, encoderOptions()...)
 			if err != nil {
 				return err
 			}
-			defer zw.Close()
-			if _, err := io.Copy(zw, countingReader{stdout, &raw}); err != nil {
+			defer zenc.Close()
+			err = compressFrames(countingWriter{enc, &compressed}, countingReader{stdout, &raw}, zenc, compressWorkers(), frameChunk)
+			if err != nil {
 				stopDump()
 				_ = cmd.Wait()
 				return err
@@ -185,9 +186,6 @@ func (s *Service) stream(ctx context.Context, b config.Backup, key *Key, conn co
 			if err := cmd.Wait(); err != nil {
 				return toolError("pg_dump", err, stderr, conn)
 			}
-			if err := zw.Close(); err != nil {
-				return err
-			}
 			return enc.Close()
 		}()
 		pw.CloseWithError(err)
@@ -195,7 +193,9 @@ func (s *Service) stream(ctx context.Context, b config.Backup, key *Key, conn co
 	}()
 	upErr := o.upload(ctx, objKey, pr, int64(b.PartSizeMB)<<20, b.Concurrency, b.SSE, b.SSEKMSKeyID)
 	if upErr != nil {
+		// Stop pg_dump too: the producer may be blocked reading it.
 		pr.CloseWithError(upErr)
+		stopDump()
 	}
 	prodErr := <-produced
 	stop()
@@ -221,20 +221,26 @@ func (s *Service) removeQuietly(ctx context.Context, o *objectStore, key string)
 	}
 }
 
-// encoderWindow is the zstd window. A dump's matches are between nearby
-// rows: a 1 MiB window stores the same size as the default 8 MiB one on
-// dump data, and the encoder's history buffer shrinks from 16 to 2 MiB.
+// encoderWindow is the zstd window and the input of one frame (frameChunk).
+// A dump's matches are between nearby rows: 1 MiB frames store the same size
+// as one stream with the default 8 MiB window on dump data (docs/backups.md).
 const encoderWindow = 1 << 20
 
+// compressWorkers is how many goroutines compress frames: one per CPU, at
+// most 4. Compression is the pipeline's largest CPU cost; pg_dump and the
+// server feeding it wait on I/O as much as on CPU.
+func compressWorkers() int {
+	return min(runtime.GOMAXPROCS(0), 4)
+}
+
 // encoderOptions favour speed: zstd's fastest level, no frame checksum (the
-// AEAD authenticates every byte), and half the CPUs (at most 4), leaving
-// the rest to pg_dump and the server that feeds it.
+// AEAD authenticates every byte), and one encoder per compressing worker.
 func encoderOptions() []zstd.EOption {
 	return []zstd.EOption{
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderCRC(false),
 		zstd.WithWindowSize(encoderWindow),
-		zstd.WithEncoderConcurrency(min(max(runtime.GOMAXPROCS(0)/2, 1), 4)),
+		zstd.WithEncoderConcurrency(compressWorkers()),
 	}
 }
 

@@ -184,7 +184,7 @@ func decryptTo(dst io.Writer, src io.Reader, key *Key, aad []byte) error {
 	if err != nil {
 		return &integrityReason{"cannot read the encryption header: " + err.Error()}
 	}
-	zr, err := zstd.NewReader(dec, zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true))
+	zr, err := zstd.NewReader(dec, decoderOptions()...)
 	if err != nil {
 		return err
 	}
@@ -218,3 +218,9 @@ func decryptTo(dst io.Writer, src io.Reader, key *Key, aad []byte) error {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// decoderOptions read a backup's consecutive zstd frames (compressFrames)
+// as one stream, decoding ahead on a second goroutine.
+func decoderOptions() []zstd.DOption {
+	return []zstd.DOption{zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true)}
+}
