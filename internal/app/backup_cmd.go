@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -32,6 +33,13 @@ func addBackupFlags(fs *flag.FlagSet) backupFlags {
 	}
 }
 
+// cliGCPercent is the garbage collector's target in the backup, restore
+// and verify commands. Their heap is a few long-lived buffers (zstd frames,
+// AEAD segments, upload parts) and little garbage, so collecting after 25 %
+// growth instead of 100 % costs little CPU and lowers a backup's peak RSS
+// by about 7 MB (docs/benchmarks.md). GOGC, when set, wins.
+const cliGCPercent = 25
+
 // backupService loads the configuration and builds a backup.Service for a
 // CLI command. The returned close releases the journal.
 func (f backupFlags) service(name string, io IO) (*backup.Service, *config.Config, func(), bool) {
@@ -47,6 +55,9 @@ func (f backupFlags) service(name string, io IO) (*backup.Service, *config.Confi
 	cfg, ok := loadConfig(*f.file, io)
 	if !ok {
 		return nil, nil, nil, false
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cliGCPercent)
 	}
 	var journal *store.Store
 	closeFn := func() {}
