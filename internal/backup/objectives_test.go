@@ -160,7 +160,9 @@ func TestPruneDeletesAndJournals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer journal.Close()
-	now := time.Now().UTC()
+	// Yesterday at 20:00 UTC: the 60 six-hourly backups below then fill
+	// exactly 15 calendar days, whatever the time the test runs at.
+	now := time.Now().UTC().Truncate(24 * time.Hour).Add(-4 * time.Hour)
 	svc, err := New(Options{Config: cfg, Journal: journal, Now: func() time.Time { return now },
 		S3Client: func(context.Context, config.S3Target) (*s3.Client, error) { return srv.NewClient(t), nil }})
 	if err != nil {
