@@ -148,10 +148,14 @@ backups:
 	return f
 }
 
+// bash returns a command running a bash pipeline that fails when any of
+// its commands does.
+func bash(script string) *exec.Cmd { return exec.Command("bash", "-o", "pipefail", "-c", script) }
+
 // shell runs a bash pipeline and returns how long it took.
 func shell(b *testing.B, script string) time.Duration {
 	b.Helper()
-	cmd := exec.Command("bash", "-o", "pipefail", "-c", script)
+	cmd := bash(script)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("%s: %v\n%s", script, err, out)
@@ -268,7 +272,7 @@ func BenchmarkBackup(b *testing.B) {
 	}
 	creds := []string{"AWS_ACCESS_KEY_ID=" + f.s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + f.s3.SecretKey, "AWS_EC2_METADATA_DISABLED=true"}
 	for range rounds {
-		r.dump.run(b, exec.Command("bash", "-o", "pipefail", "-c", fmt.Sprintf("%q -Fc -Z0 -d %q > /dev/null", pgDump, f.dsn)))
+		r.dump.run(b, bash(fmt.Sprintf("%q -Fc -Z0 -d %q > /dev/null", pgDump, f.dsn)))
 
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(append(os.Environ(), benchHelperEnv+"="+f.cfgPath), creds...)
