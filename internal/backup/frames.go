@@ -3,15 +3,24 @@ package backup
 import (
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// frameChunk is how much input goes into one zstd frame. Frames are
-// compressed independently, so a frame of 1 MiB matches what the 1 MiB
-// window of a single stream would find anyway (see encoderWindow).
-const frameChunk = encoderWindow
+// frameChunk is how much input goes into one zstd frame, and the encoder's
+// window. A dump's matches are between nearby rows: 1 MiB frames store the
+// same size as one stream with zstd's default 8 MiB window on dump data
+// (docs/backups.md).
+const frameChunk = 1 << 20
+
+// compressWorkers is how many goroutines compress frames: one per CPU, at
+// most 4. Compression is the pipeline's largest CPU cost; pg_dump and the
+// server feeding it wait on I/O as much as on CPU.
+func compressWorkers() int {
+	return min(runtime.GOMAXPROCS(0), 4)
+}
 
 // frame is one chunk of input on its way through compressFrames: read into
 // in, compressed into out by a worker, written in order by the writer.
@@ -24,15 +33,22 @@ type frame struct {
 
 // compressFrames reads src to its end and writes it to dst as consecutive
 // independent zstd frames of at most chunk input bytes each, compressed by
-// workers goroutines sharing enc (built with at least that concurrency) and
-// written in input order. A zstd decoder reads the result as one stream.
+// workers goroutines and written in input order. A zstd decoder reads the
+// result as one stream. The encoder favours speed: zstd's fastest level and
+// no frame checksum (the AEAD authenticates every byte).
 //
 // At most workers+2 chunks (and their frames) are in memory: one being
 // read, one being written, the rest being compressed. When a write to dst
 // fails, reading stops at the next chunk and the write error is returned;
 // a read error is returned after what was read before it is written.
-func compressFrames(dst io.Writer, src io.Reader, enc *zstd.Encoder, workers, chunk int) error {
+func compressFrames(dst io.Writer, src io.Reader, workers, chunk int) error {
 	workers = max(workers, 1)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderCRC(false),
+		zstd.WithWindowSize(frameChunk), zstd.WithEncoderConcurrency(workers))
+	if err != nil {
+		return err
+	}
+	defer enc.Close()
 	slots := workers + 2
 	free := make(chan *frame, slots)
 	for range slots {

@@ -23,17 +23,6 @@ func dumpLike(n int) []byte {
 	return b.Bytes()[:n]
 }
 
-// frameEncoder returns an encoder for workers concurrent frames.
-func frameEncoder(t *testing.T, workers int) *zstd.Encoder {
-	t.Helper()
-	enc, err := zstd.NewWriter(nil, append(encoderOptions(), zstd.WithEncoderConcurrency(workers))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = enc.Close() })
-	return enc
-}
-
 // decompress reads consecutive zstd frames as one stream, as restore does.
 func decompress(t *testing.T, b []byte) []byte {
 	t.Helper()
@@ -70,7 +59,7 @@ func TestCompressFramesRoundTrip(t *testing.T) {
 			var out bytes.Buffer
 			// A reader that returns short reads, as a pipe does.
 			src := &shortReader{r: bytes.NewReader(input[:tc.size]), max: 4096}
-			if err := compressFrames(&out, src, frameEncoder(t, tc.workers), tc.workers, chunk); err != nil {
+			if err := compressFrames(&out, src, tc.workers, chunk); err != nil {
 				t.Fatal(err)
 			}
 			if tc.size > chunk && out.Len() >= tc.size {
@@ -89,7 +78,7 @@ func TestCompressFramesReturnsReadErrorAfterWritingWhatWasRead(t *testing.T) {
 	broken := errors.New("pipe broke")
 	var out bytes.Buffer
 	src := io.MultiReader(bytes.NewReader(input), &failingReader{err: broken})
-	err := compressFrames(&out, src, frameEncoder(t, 2), 2, chunk)
+	err := compressFrames(&out, src, 2, chunk)
 	if !errors.Is(err, broken) {
 		t.Fatalf("error = %v, want %v", err, broken)
 	}
@@ -107,7 +96,7 @@ func TestCompressFramesStopsReadingWhenWritesFail(t *testing.T) {
 		t.Run(fmt.Sprintf("after %d good writes", okWrites), func(t *testing.T) {
 			src := &endlessReader{data: dumpLike(chunk)}
 			dst := &failingWriter{ok: okWrites, err: full}
-			err := compressFrames(dst, src, frameEncoder(t, workers), workers, chunk)
+			err := compressFrames(dst, src, workers, chunk)
 			if !errors.Is(err, full) {
 				t.Fatalf("error = %v, want %v", err, full)
 			}

@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"runtime"
 	"syscall"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -170,13 +168,7 @@ func (s *Service) stream(ctx context.Context, b config.Backup, key *Key, conn co
 			if err != nil {
 				return err
 			}
-			zenc, err := zstd.NewWriter(nil, encoderOptions()...)
-			if err != nil {
-				return err
-			}
-			defer zenc.Close()
-			err = compressFrames(countingWriter{enc, &compressed}, countingReader{stdout, &raw}, zenc, compressWorkers(), frameChunk)
-			if err != nil {
+			if err := compressFrames(countingWriter{enc, &compressed}, countingReader{stdout, &raw}, compressWorkers(), frameChunk); err != nil {
 				stopDump()
 				_ = cmd.Wait()
 				return err
@@ -218,29 +210,6 @@ func (s *Service) removeQuietly(ctx context.Context, o *objectStore, key string)
 	defer cancel()
 	if err := o.remove(ctx, key); err != nil {
 		s.log.Warn("cannot remove object of a failed backup", "object", o.url(key), "err", err)
-	}
-}
-
-// encoderWindow is the zstd window and the input of one frame (frameChunk).
-// A dump's matches are between nearby rows: 1 MiB frames store the same size
-// as one stream with the default 8 MiB window on dump data (docs/backups.md).
-const encoderWindow = 1 << 20
-
-// compressWorkers is how many goroutines compress frames: one per CPU, at
-// most 4. Compression is the pipeline's largest CPU cost; pg_dump and the
-// server feeding it wait on I/O as much as on CPU.
-func compressWorkers() int {
-	return min(runtime.GOMAXPROCS(0), 4)
-}
-
-// encoderOptions favour speed: zstd's fastest level, no frame checksum (the
-// AEAD authenticates every byte), and one encoder per compressing worker.
-func encoderOptions() []zstd.EOption {
-	return []zstd.EOption{
-		zstd.WithEncoderLevel(zstd.SpeedFastest),
-		zstd.WithEncoderCRC(false),
-		zstd.WithWindowSize(encoderWindow),
-		zstd.WithEncoderConcurrency(compressWorkers()),
 	}
 }
 
