@@ -41,6 +41,7 @@ func (r *resolver) resolveSecrets(c *Config) {
 		r.secret(indexPath("targets.redis", i), "password", &t.Password, &t.PasswordFile)
 	}
 	r.notifierSecrets(c)
+	r.storageSecrets(c)
 	for i := range c.Backups {
 		b := &c.Backups[i]
 		if b.KeyFile != "" {
