@@ -21,6 +21,8 @@ type backend interface {
 	update(fence *Lease, fn func(kv) error) error
 	// appendAlerts makes encoded alerts durable in the outbox, in order.
 	appendAlerts(ctx context.Context, payloads [][]byte) error
+	// committers is how many groups appendAlerts may write at once.
+	committers() int
 	// trimOutbox drops what acknowledged alerts left behind.
 	trimOutbox() error
 	// pendingAlerts returns up to limit (0: all) unacknowledged alerts

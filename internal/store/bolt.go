@@ -136,6 +136,10 @@ func (b *boltBackend) appendAlerts(_ context.Context, payloads [][]byte) error {
 	return err
 }
 
+// committers is one: the intake log has one writer, and its sequence is
+// arrival order.
+func (b *boltBackend) committers() int { return 1 }
+
 func (b *boltBackend) trimOutbox() error { return b.outbox.trim(b.acked.Load()) }
 
 func (b *boltBackend) pendingAlerts(limit int) ([]rawAlert, error) {

@@ -92,9 +92,11 @@ func (s *Store) submit(ctx context.Context, req *enqueueReq) error {
 // holding every webhook.
 const commitTimeout = 10 * time.Second
 
+// commitLoop takes the requests queued while the previous group was being
+// written and writes them as one group. The backend says how many loops
+// run at once: several overlap their groups' round trips to PostgreSQL.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	defer close(s.loopDone)
 	batch := make([]*enqueueReq, 0, maxGroup)
 	var payloads [][]byte
 	for {

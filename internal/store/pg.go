@@ -28,9 +28,9 @@ const (
 	// connectTimeout is the default bound on opening one connection.
 	connectTimeout = 5 * time.Second
 	// defaultMaxConns is the default pool size (pool_max_conns in the
-	// DSN overrides it): intake's commit loop, the engine, the API's
+	// DSN overrides it): intake's commit loops, the engine, the API's
 	// reads and the lease.
-	defaultMaxConns = 8
+	defaultMaxConns = pgCommitters + 6
 	// writerLockKey is the transaction-level advisory lock every writing
 	// transaction takes first: writers are serialised across replicas, as
 	// bbolt serialises them in one process.
@@ -146,6 +146,12 @@ func (b *pgBackend) appendAlerts(ctx context.Context, payloads [][]byte) error {
 	}
 	return nil
 }
+
+// pgCommitters is how many intake groups are written at once: while one
+// group's COPY waits for its commit to be flushed, the next is on its way.
+const pgCommitters = 4
+
+func (b *pgBackend) committers() int { return pgCommitters }
 
 // trimOutbox has nothing to do: acknowledging an alert deletes its row.
 func (b *pgBackend) trimOutbox() error { return nil }

@@ -83,21 +83,28 @@ type Store struct {
 	b       backend
 	enqueue chan *enqueueReq
 	done    chan struct{} // closed by Close
-	// loopDone is closed when the commit loop has stopped.
+	// loopDone is closed when the commit loops have stopped.
 	loopDone chan struct{}
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the commit loops
 	once     sync.Once
 }
 
-// newStore starts the commit loop over an open backend.
+// newStore starts the commit loops over an open backend.
 func newStore(b backend) *Store {
 	s := &Store{b: b, enqueue: make(chan *enqueueReq, 1024), done: make(chan struct{}), loopDone: make(chan struct{})}
-	s.wg.Add(1)
-	go s.commitLoop()
+	n := b.committers()
+	s.wg.Add(n)
+	for range n {
+		go s.commitLoop()
+	}
+	go func() {
+		s.wg.Wait()
+		close(s.loopDone)
+	}()
 	return s
 }
 
-// Close stops the commit loop and closes the journal. Pending enqueues
+// Close stops the commit loops and closes the journal. Pending enqueues
 // finish first.
 func (s *Store) Close() error {
 	var err error

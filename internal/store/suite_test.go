@@ -44,10 +44,14 @@ func embeddedJournal(t testing.TB) *journal {
 	}}
 }
 
+// withFsync makes a PostgreSQL server durable, for benchmarks (the test
+// harness turns fsync off).
+var withFsync = []testharness.PGOption{testharness.PGConf("fsync", "on"), testharness.PGConf("full_page_writes", "on")}
+
 // postgresJournal is a journal in a new database on a new PostgreSQL
-// server (no replica), stopped when the test ends.
-func postgresJournal(t testing.TB) *journal {
-	pg := testharness.Postgres(t, testharness.NoReplica())
+// server (no replica) started with opts, stopped when the test ends.
+func postgresJournal(t testing.TB, opts ...testharness.PGOption) *journal {
+	pg := testharness.Postgres(t, append([]testharness.PGOption{testharness.NoReplica()}, opts...)...)
 	pg.CreateDB("journal")
 	j := &journal{shared: true, pg: pg, dsn: pg.PrimaryDSN("journal")}
 	j.open = func(t testing.TB) *Store {
