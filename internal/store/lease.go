@@ -52,12 +52,16 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	}
 	sent := time.Now()
 	l, err := s.b.acquireLease(ctx, name, holder, ttl)
+	if err != nil {
+		return Lease{}, err
+	}
 	l.Deadline = sent.Add(ttl)
-	return l, err
+	return l, nil
 }
 
 // RenewLease extends a held lease by ttl from now. It fails with ErrFenced
-// when the lease was taken over since.
+// when the lease was taken over since; on any error it returns l as it was,
+// whose Deadline still stands.
 func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
 	if err := checkLeaseArgs(l.Name, l.Holder, ttl); err != nil {
 		return Lease{}, err
@@ -66,9 +70,12 @@ func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lea
 		return Lease{}, ErrClosed
 	}
 	sent := time.Now()
-	l, err := s.b.renewLease(ctx, l, ttl)
-	l.Deadline = sent.Add(ttl)
-	return l, err
+	renewed, err := s.b.renewLease(ctx, l, ttl)
+	if err != nil {
+		return l, err
+	}
+	renewed.Deadline = sent.Add(ttl)
+	return renewed, nil
 }
 
 // ReleaseLease gives a held lease up, so that another replica can take it

@@ -139,7 +139,7 @@ func (s *Store) View(fn func(*Tx) error) error {
 	if s.closed() {
 		return ErrClosed
 	}
-	return s.b.view(func(k kv) error { return fn(&Tx{kv: k, s: s}) })
+	return s.b.view(func(k kv) error { return fn(&Tx{kv: k}) })
 }
 
 // Update runs fn in a read-write transaction that is durable when Update
@@ -153,5 +153,5 @@ func (s *Store) update(fence *Lease, fn func(*Tx) error) error {
 	if s.closed() {
 		return ErrClosed
 	}
-	return s.b.update(fence, func(k kv) error { return fn(&Tx{kv: k, s: s}) })
+	return s.b.update(fence, func(k kv) error { return fn(&Tx{kv: k}) })
 }

@@ -12,7 +12,6 @@ var ErrNotFound = errors.New("not found")
 // Tx is a journal transaction with typed accessors for each record kind.
 type Tx struct {
 	kv kv
-	s  *Store
 }
 
 // Incident reads an incident by ID.
