@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -106,17 +105,4 @@ func forEachPrefix[T any](t *Tx, bucket []byte, prefix string, fn func(T) error)
 		}
 		return fn(v)
 	})
-}
-
-// prefixEnd returns the smallest key greater than every key that starts
-// with prefix, or nil when there is none (an empty or all-0xff prefix).
-func prefixEnd(prefix []byte) []byte {
-	end := bytes.Clone(prefix)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }

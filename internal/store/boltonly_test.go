@@ -16,18 +16,7 @@ func TestActiveRunsIndexIsRebuiltOnOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := []Run{{State: RunPending}, {State: RunSucceeded}, {State: RunRunning}}
-	err = s.Update(func(tx *Tx) error {
-		for i := range runs {
-			if err := tx.PutRun(&runs[i]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putRuns(t, s, []Run{{State: RunPending}, {State: RunSucceeded}, {State: RunRunning}})
 	// A journal written before the index existed gets it rebuilt on Open.
 	err = boltOf(s).db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketActiveRuns) })
 	if err != nil {

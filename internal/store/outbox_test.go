@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // TestAcknowledgedAlertsStayProcessed checks that acknowledged alerts are
@@ -56,25 +57,18 @@ func TestGroupCommitKeepsEveryAlert(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, j *journal) {
 		s := j.openT(t)
 		const hooks, per = 64, 5
-		var wg sync.WaitGroup
-		errs := make(chan error, hooks)
+		var g errgroup.Group
 		for h := range hooks {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			g.Go(func() error {
 				batch := make([]Alert, per)
 				for i := range batch {
 					batch[i] = Alert{Fingerprint: fmt.Sprintf("%02d-%d", h, i), Status: "firing", Labels: map[string]string{"n": fmt.Sprint(i)}}
 				}
-				errs <- s.EnqueueAlerts(context.Background(), batch)
-			}()
+				return s.EnqueueAlerts(context.Background(), batch)
+			})
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
 		}
 		pending, err := s.PendingAlerts(0)
 		if err != nil {

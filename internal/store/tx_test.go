@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 func TestNewIncidentIDThenOnePut(t *testing.T) {
@@ -87,21 +88,27 @@ func activeIDs(t *testing.T, s *Store) []string {
 	return ids
 }
 
+// putRuns writes new runs in one transaction, filling in their IDs.
+func putRuns(t *testing.T, s *Store, runs []Run) {
+	t.Helper()
+	err := s.Update(func(tx *Tx) error {
+		for i := range runs {
+			if err := tx.PutRun(&runs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestActiveRunsIndexFollowsRunState(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, j *journal) {
 		s := j.openT(t)
 		runs := []Run{{State: RunPending}, {State: RunAwaitingApproval}, {State: RunSucceeded}, {State: RunRunning}}
-		err := s.Update(func(tx *Tx) error {
-			for i := range runs {
-				if err := tx.PutRun(&runs[i]); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		putRuns(t, s, runs)
 		if got, want := activeIDs(t, s), []string{"run-000001", "run-000002", "run-000004"}; !slices.Equal(got, want) {
 			t.Fatalf("active runs = %v, want %v", got, want)
 		}
@@ -205,12 +212,9 @@ func TestConcurrentWritersAreSerialised(t *testing.T) {
 			stores = append(stores, j.openT(t))
 		}
 		const writers, each = 8, 10
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
+		var eg errgroup.Group
 		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			eg.Go(func() error {
 				s := stores[w%len(stores)]
 				for range each {
 					err := s.Update(func(tx *Tx) error {
@@ -225,15 +229,13 @@ func TestConcurrentWritersAreSerialised(t *testing.T) {
 						return tx.Audit(AuditEntry{Actor: fmt.Sprint(w), Action: "count", Subject: fmt.Sprint(len(g.RunTimes))})
 					})
 					if err != nil {
-						errs <- err
-						return
+						return err
 					}
 				}
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		if err := eg.Wait(); err != nil {
 			t.Fatal(err)
 		}
 		var g Guard
