@@ -15,7 +15,7 @@
 // transaction-level lock taken first), so a transaction reads what every
 // earlier one wrote and audit sequence numbers commit in order. Webhook
 // intake goes through a group-commit loop so that many concurrent
-// requests share one durable write (an O_DSYNC append, or one COPY),
+// requests share one durable write (an O_DSYNC append, or one INSERT),
 // without waiting behind the engine's transactions.
 //
 // # Outbox
