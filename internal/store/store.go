@@ -40,6 +40,12 @@
 // at Lease.Deadline unless a renewal moved it: a lease it cannot renew may
 // be taken over once the ttl has passed. The embedded journal is one
 // process behind a file lock: its lease is always held, with epoch 1.
+//
+//	l, err := st.AcquireLease(ctx, store.LeaderLease, holder, 15*time.Second)
+//	// errors.Is(err, store.ErrLeaseHeld): follow, try again later.
+//	l, err = st.RenewLease(ctx, l, 15*time.Second) // every 5 s, before l.Deadline
+//	err = st.UpdateFenced(l, func(tx *store.Tx) error { … })
+//	// errors.Is(err, store.ErrFenced) from either: step down at once.
 package store
 
 import (
