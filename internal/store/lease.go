@@ -92,7 +92,9 @@ func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 // before fn runs, it checks that the lease l still holds l's epoch and has
 // not expired, and fails with ErrFenced, writing nothing, otherwise. A
 // takeover waits for a fenced transaction in progress, so no write fenced
-// by an old epoch commits after a newer epoch exists.
+// by an old epoch commits after a newer epoch exists. Keep fenced
+// transactions short beside the ttl: a renewal of the same lease waits for
+// them too.
 func (s *Store) UpdateFenced(l Lease, fn func(*Tx) error) error {
 	return s.update(&l, fn)
 }
