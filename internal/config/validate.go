@@ -103,7 +103,7 @@ func (v *validator) checkURL(path, raw, shown string, schemes []string) {
 func (v *validator) auth() {
 	a := v.c.Auth
 	wh := a.Webhook
-	if wh.BearerToken == "" && wh.BearerTokenFile == "" && wh.BasicAuth == nil {
+	if wh.BearerToken == "" && wh.BearerTokenFile == "" && wh.BasicAuth == nil && !v.known.Offline {
 		v.ps.errorf("auth.webhook", "the webhook needs a credential: set bearer_token (or bearer_token_file) or basic_auth, as Alertmanager's http_config sends it")
 	}
 	if ba := wh.BasicAuth; ba != nil {
@@ -233,7 +233,7 @@ func (v *validator) backups() {
 		path := indexPath("backups", i)
 		v.name(seen, "backup", path, b.Name)
 		if b.Target == "" {
-			v.ps.errorf(joinPath(path, "target"), "target is required: the postgres or redis target to back up")
+			v.ps.errorf(joinPath(path, "target"), "target is required: the postgres target to back up")
 		}
 		if b.Destination == "" {
 			v.ps.errorf(joinPath(path, "destination"), "destination is required: the s3 target to store backups in")

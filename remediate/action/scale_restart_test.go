@@ -30,13 +30,9 @@ func startDaemon(t *testing.T, dir string, cfg *config.Config) *daemon {
 	if err != nil {
 		t.Fatalf("open journal: %v", err)
 	}
-	actions := map[string]action.Action{}
-	for name, build := range action.Registry {
-		a, err := build(action.Deps{Config: cfg})
-		if err != nil {
-			t.Fatalf("action %s: %v", name, err)
-		}
-		actions[name] = a
+	actions, err := action.Build(action.Deps{Config: cfg})
+	if err != nil {
+		t.Fatalf("actions: %v", err)
 	}
 	eng, err := remediate.New(remediate.Options{Store: st, Config: cfg, Actions: actions})
 	if err != nil {
