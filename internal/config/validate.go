@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/common/model"
 )
 
@@ -175,8 +176,16 @@ func (v *validator) targets() {
 		v.name(seen[r.kind], r.kind+" target", r.path, r.name)
 	}
 	for i, x := range t.Postgres {
-		if x.DSN == "" && x.DSNFile == "" {
-			v.ps.errorf(joinPath(indexPath("targets.postgres", i), "dsn"), "dsn (or dsn_file) is required")
+		path := joinPath(indexPath("targets.postgres", i), "dsn")
+		switch {
+		case x.DSN == "" && x.DSNFile == "":
+			v.ps.errorf(path, "dsn (or dsn_file) is required")
+		case x.DSN != "":
+			// pgconn parses both libpq forms as the probes and actions
+			// will; its error may quote the DSN, so it is not shown.
+			if _, err := pgconn.ParseConfig(x.DSN.Reveal()); err != nil {
+				v.ps.errorf(path, "the dsn of postgres target %q is not a valid connection string (URI or key=value pairs; not shown: it may hold a password)", x.Name)
+			}
 		}
 	}
 	for i, x := range t.Redis {

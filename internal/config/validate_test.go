@@ -89,6 +89,7 @@ func TestValidationRules(t *testing.T) {
 		{"backup key missing", pgTargets + "backups: [{name: b, target: db, destination: bucket, key_file: /nonexistent/k}]\n", nil, `backups[0].key_file: file /nonexistent/k does not exist`},
 		{"backup undefined target", pgTargets + "backups: [{name: b, target: nope, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: undefined target "nope" in backup "b"`},
 		{"backup target kind", pgTargets + "backups: [{name: b, target: bucket, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: target "bucket" of backup "b" is not a postgres target`},
+		{"bad dsn", "targets: {postgres: [{name: db, dsn: 'postgres://u:secret@db:notaport/x'}]}\n", nil, `targets.postgres[0].dsn: the dsn of postgres target "db" is not a valid connection string`},
 		{"backup of redis", "targets:\n  redis: [{name: cache, address: 'c:6379'}]\n  s3: [{name: bucket, bucket: b}]\nbackups: [{name: b, target: cache, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: backup "b": Redis backups do not exist in drguard: "cache" is a redis target`},
 		{"backup destination kind", pgTargets + "backups: [{name: b, target: db, destination: db, key_file: /etc/hostname}]\n", nil, `backups[0].destination: undefined s3 target "db" in backup "b"`},
 		{"restore test backup", "restore_tests: [{name: r, backup: nope, interval: 1d}]\n", nil, `restore_tests[0].backup: undefined backup "nope" in restore test "r"`},
