@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"errors"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -27,13 +26,7 @@ func (c *heartbeatProbeParams) defaults() {
 func (c *heartbeatProbeParams) check() error { return checkTableName("table", c.Table) }
 
 func compilePostgresHeartbeat(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c heartbeatProbeParams
-	perr := decode(p, &c)
-	t, terr := compilePostgres(p, cfg)
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, env Env) detect.Result { return postgresHeartbeat(ctx, env, t, &c) }, nil
+	return compilePostgresKind(p, cfg, &heartbeatProbeParams{}, postgresHeartbeat)
 }
 
 // postgresHeartbeat upserts a heartbeat row (id, ts = now()) on the

@@ -85,16 +85,9 @@ func (c *integrityParams) check() error {
 }
 
 func compilePostgresIntegrity(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c integrityParams
-	perr := decode(p, &c)
-	t, terr := compilePostgres(p, cfg)
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	if c.StatementTimeout <= 0 {
-		c.StatementTimeout = p.Timeout
-	}
-	return func(ctx context.Context, env Env) detect.Result { return postgresIntegrity(ctx, env, t, &c) }, nil
+	// Each statement is bounded by the probe's timeout unless the params
+	// say otherwise.
+	return compilePostgresKind(p, cfg, &integrityParams{StatementTimeout: p.Timeout}, postgresIntegrity)
 }
 
 // postgresIntegrity runs user-defined SQL invariants and optional amcheck

@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"errors"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -43,13 +42,7 @@ func (c *readyParams) check() error {
 }
 
 func compilePostgresReady(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c readyParams
-	perr := decode(p, &c)
-	t, terr := compilePostgres(p, cfg)
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, env Env) detect.Result { return postgresReady(ctx, env, t, &c) }, nil
+	return compilePostgresKind(p, cfg, &readyParams{}, postgresReady)
 }
 
 // postgresReady opens a new connection (so that refused connections and

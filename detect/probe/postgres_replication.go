@@ -55,13 +55,7 @@ func (c *replicationParams) check() error {
 }
 
 func compilePostgresReplication(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c replicationParams
-	perr := decode(p, &c)
-	t, terr := compilePostgres(p, cfg)
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, env Env) detect.Result { return postgresReplication(ctx, env, t, &c) }, nil
+	return compilePostgresKind(p, cfg, &replicationParams{}, postgresReplication)
 }
 
 // postgresReplication measures replication lag in bytes and seconds. On a

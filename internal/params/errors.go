@@ -101,7 +101,7 @@ func unknownKey(key string, out any) error {
 	msg := "unknown key"
 	if !strings.ContainsAny(key, ".[") {
 		known := Keys(out)
-		if s := closest(key, known); s != "" {
+		if s := Closest(key, known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		} else if len(known) > 0 {
 			msg += " (known: " + strings.Join(known, ", ") + ")"
@@ -138,9 +138,10 @@ func Keys(out any) []string {
 	return keys
 }
 
-// closest returns the candidate nearest to s by edit distance, when it is
-// near enough to be a likely typo.
-func closest(s string, candidates []string) string {
+// Closest returns the candidate nearest to s by edit distance, when it is
+// near enough to be a likely typo ("" otherwise): the did-you-mean of
+// unknown keys, here and in the configuration loader.
+func Closest(s string, candidates []string) string {
 	best, bestDist := "", len(s)/3+1
 	for _, c := range candidates {
 		if d := editDistance(s, c); d <= bestDist && (best == "" || d < editDistance(s, best)) {
