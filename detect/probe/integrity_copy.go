@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
 
@@ -50,4 +52,21 @@ func CheckCopy(cfg *config.Config, logger *slog.Logger) func(ctx context.Context
 		}
 		return out, nil
 	}
+}
+
+// ReplicaRecoveryPoint returns the recovery point a postgres_replication
+// probe's result shows for its (replica) target: the newest replicated
+// heartbeat, else the check's time minus the measured lag. false for any
+// other probe, or a result that measured neither.
+func ReplicaRecoveryPoint(p config.Probe, r detect.Result) (time.Time, bool) {
+	if p.Type != "postgres_replication" {
+		return time.Time{}, false
+	}
+	if ts, ok := r.Observations["heartbeat_timestamp_seconds"]; ok && ts > 0 {
+		return time.Unix(0, int64(ts*1e9)).UTC(), true
+	}
+	if lag, ok := r.Observations["lag_seconds"]; ok && !r.CheckedAt.IsZero() {
+		return r.CheckedAt.Add(-time.Duration(lag * float64(time.Second))).UTC(), true
+	}
+	return time.Time{}, false
 }

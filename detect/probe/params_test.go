@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/params"
 )
@@ -137,3 +138,30 @@ func TestRedactor(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestReplicaRecoveryPoint: a replica's recovery point is its newest
+// replicated heartbeat, else the check's time minus the lag; other probes
+// and results without either show none.
+func TestReplicaRecoveryPoint(t *testing.T) {
+	checked := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	hb := checked.Add(-10 * time.Second)
+	repl := config.Probe{Type: "postgres_replication", Target: "replica"}
+	cases := []struct {
+		name string
+		p    config.Probe
+		obs  map[string]float64
+		want time.Time
+		ok   bool
+	}{
+		{"lag", repl, map[string]float64{"lag_seconds": 42}, checked.Add(-42 * time.Second), true},
+		{"heartbeat wins", repl, map[string]float64{"lag_seconds": 99, "heartbeat_timestamp_seconds": float64(hb.Unix())}, hb, true},
+		{"nothing measured", repl, nil, time.Time{}, false},
+		{"other probe", config.Probe{Type: "postgres_ready"}, map[string]float64{"lag_seconds": 1}, time.Time{}, false},
+	}
+	for _, tc := range cases {
+		got, ok := ReplicaRecoveryPoint(tc.p, detect.Result{CheckedAt: checked, Observations: tc.obs})
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("%s: got %v %v, want %v %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}

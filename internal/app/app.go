@@ -107,7 +107,9 @@ func New(o Options) (*App, error) {
 		Probes: cfg.Probes, Metrics: probeMetrics, Logger: log.With("component", "scheduler"),
 		Run: func(ctx context.Context, p config.Probe) detect.Result {
 			r := probes.Run(ctx, p)
-			backups.ObserveProbeResult(p, r) // replica RPO exposure
+			if point, ok := probe.ReplicaRecoveryPoint(p, r); ok {
+				backups.ObserveReplica(p.Target, point) // replica RPO exposure
+			}
 			return r
 		},
 		Emit: func(ctx context.Context, d detect.Detection) error {
