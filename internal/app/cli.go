@@ -149,10 +149,15 @@ func loadConfig(path string, io IO) (*config.Config, bool) {
 func cmdCheck(_ context.Context, args []string, io IO) int {
 	fs := newFlags("check", io)
 	file := fs.String("config.file", "", "configuration file to check")
+	webConfig := fs.String("web.config.file", "", "web configuration file (TLS, client certificates, basic-auth users) to check as well")
 	if _, err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
 	cfg, ok := loadConfig(*file, io)
+	if err := ValidateWebConfig(*webConfig); err != nil {
+		fmt.Fprintf(io.Stderr, "error: %v\n", err)
+		ok = false
+	}
 	if !ok {
 		return ExitFail
 	}
@@ -172,6 +177,7 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("serve", io)
 	file := fs.String("config.file", "", "configuration file")
 	listen := fs.String("web.listen-address", "", "address to listen on (default from config, :9095)")
+	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration: TLS, client certificates, HTTP/2, bcrypt basic-auth users (default: plain HTTP)")
 	storage := fs.String("storage.path", "", "journal directory (default from config, data)")
 	dryRun := fs.Bool("dry-run", false, "journal and count what would be done; touch nothing")
 	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
@@ -197,7 +203,7 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w.String())
 	}
-	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log})
+	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log, WebConfigFile: *webConfig})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return ExitFail
