@@ -109,7 +109,7 @@ func TestBackupRestoreVerifyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "drguard.yaml")
-	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 objectives:
   shop: {rpo: 1h, rto: 4h, rto_overhead: 15m}
 targets:
