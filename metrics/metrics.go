@@ -32,8 +32,10 @@ func NewIntake(reg prometheus.Registerer) *Intake {
 
 // Remediation holds the engine's metrics.
 type Remediation struct {
-	Detections       *prometheus.CounterVec
-	IncidentsOpen    *prometheus.GaugeVec
+	// Detections and IncidentsOpen carry alert labels (scenario,
+	// service): their distinct values are capped at MaxLabelValues.
+	Detections       *CappedCounterVec
+	IncidentsOpen    *CappedGaugeVec
 	Steps            *prometheus.CounterVec
 	PendingApprovals prometheus.Gauge
 	Paused           prometheus.Gauge
@@ -59,14 +61,14 @@ const (
 // NewRemediation registers the remediation metrics with reg.
 func NewRemediation(reg prometheus.Registerer) *Remediation {
 	m := &Remediation{
-		Detections: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Detections: cappedCounter(reg, prometheus.CounterOpts{
 			Namespace: Namespace, Name: "detections_total",
 			Help: "Detections processed (new incidents), by scenario and source.",
-		}, []string{"scenario", "source"}),
-		IncidentsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"scenario", "source"}, "scenario"),
+		IncidentsOpen: cappedGauge(reg, prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "incidents_open",
 			Help: "Open incidents by service and scenario.",
-		}, []string{"service", "scenario"}),
+		}, []string{"service", "scenario"}, "service", "scenario"),
 		Steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "remediation_steps_total",
 			Help: "Remediation steps by policy, action and result (succeeded, failed, dry_run, rejected, expired, obsolete, interrupted, blocked_*).",

@@ -102,7 +102,7 @@ func (e *Engine) syncGauges() error {
 	}
 	e.m.IncidentsOpen.Reset()
 	for k, n := range open {
-		e.m.IncidentsOpen.WithLabelValues(k.service, k.scenario).Set(n)
+		e.m.IncidentsOpen.WithLabelValues(k.service, k.scenario).Add(n) // Add: beyond the label cap several keys share "other"
 	}
 	if paused {
 		e.m.Paused.Set(1)

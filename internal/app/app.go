@@ -35,6 +35,9 @@ type Options struct {
 	ListenAddress string // overrides server.listen_address
 	StoragePath   string // overrides storage.path
 	DryRun        bool   // global dry run, on top of guardrails.dry_run
+	// WebConfigFile is exporter-toolkit's web configuration (TLS, client
+	// certificates, basic-auth users); empty serves plain HTTP.
+	WebConfigFile string
 	Logger        *slog.Logger
 	// Registry receives every metric; nil creates a fresh one.
 	Registry *prometheus.Registry
@@ -53,6 +56,8 @@ type App struct {
 	http     *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
+	// webConfig is Options.WebConfigFile.
+	webConfig string
 }
 
 // New opens the journal, builds the engine and binds the listener. The
@@ -65,6 +70,9 @@ func New(o Options) (*App, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := ValidateWebConfig(o.WebConfigFile); err != nil {
+		return nil, err
 	}
 	reg := o.Registry
 	if reg == nil {
@@ -150,10 +158,10 @@ func New(o Options) (*App, error) {
 	srv := server.New(server.Options{
 		Store: st, Engine: engineAPI{eng}, Auth: server.NewAuthenticator(cfg.Auth),
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg),
 	})
 	return &App{
-		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg,
+		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -196,12 +204,7 @@ func (a *App) Run(ctx context.Context) error {
 		{"probe scheduler", a.sched.Run},
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
-		{"http", func(context.Context) error {
-			if err := a.http.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}},
+		{"http", a.serveHTTP},
 	}
 	// The components run in an errgroup: the first to fail cancels the
 	// group's context, which starts the shutdown below; Wait returns that

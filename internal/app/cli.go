@@ -166,10 +166,15 @@ func loadConfig(path string, offline bool, io IO) (*config.Config, bool) {
 func cmdCheck(_ context.Context, args []string, io IO) int {
 	fs := newFlags("check", io)
 	file := fs.String("config.file", "", "configuration file to check")
+	webConfig := fs.String("web.config.file", "", "web configuration file (TLS, client certificates, basic-auth users) to check as well")
 	if _, err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
 	cfg, ok := loadConfig(*file, false, io)
+	if err := ValidateWebConfig(*webConfig); err != nil {
+		fmt.Fprintf(io.Stderr, "error: %v\n", err)
+		ok = false
+	}
 	if !ok {
 		return ExitFail
 	}
@@ -189,6 +194,7 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("serve", io)
 	file := fs.String("config.file", "", "configuration file")
 	listen := fs.String("web.listen-address", "", "address to listen on (default from config, :9095)")
+	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration: TLS, client certificates, HTTP/2, bcrypt basic-auth users (default: plain HTTP)")
 	storage := fs.String("storage.path", "", "journal directory (default from config, data)")
 	dryRun := fs.Bool("dry-run", false, "journal and count what would be done; touch nothing")
 	logCfg := addLogFlags(fs, "info")
@@ -206,7 +212,7 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w.String())
 	}
-	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log})
+	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log, WebConfigFile: *webConfig})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return ExitFail

@@ -119,8 +119,8 @@ policies:
 // TestExamplesPassCheck loads both example configurations with every
 // registered action and probe validator, as `drguard check` does.
 func TestExamplesPassCheck(t *testing.T) {
-	t.Setenv("DRGUARD_WEBHOOK_TOKEN", "x")
-	t.Setenv("DRGUARD_ADMIN_TOKEN", "y")
+	t.Setenv("DRGUARD_WEBHOOK_TOKEN", "example-webhook-token")
+	t.Setenv("DRGUARD_ADMIN_TOKEN", "example-admin-token")
 	for _, f := range []string{"local.yaml", "drguard.yaml"} {
 		var out, errOut strings.Builder
 		code := Main(context.Background(), []string{"check", "--config.file=" + filepath.Join("..", "..", "deploy", "examples", f)}, IO{Stdout: &out, Stderr: &errOut})

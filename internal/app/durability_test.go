@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,9 +179,7 @@ policies:
 	d2 := startDaemon(t, cfgFile, storage)
 	var incidents []store.Incident
 	testharness.Eventually(t, 60*time.Second, "every acknowledged alert to be processed", func() bool {
-		var list struct{ Incidents []store.Incident }
-		getJSON(t, d2.URL+"/api/v1/incidents", &list)
-		incidents = list.Incidents
+		incidents, _ = pageAll(t, d2.URL, url.Values{"limit": {"1000"}})
 		seen := map[string]bool{}
 		for _, in := range incidents {
 			if len(in.RunIDs) > 0 {

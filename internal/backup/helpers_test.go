@@ -61,7 +61,7 @@ func newEnv(t *testing.T, extraYAML string) *env {
 	}
 	t.Setenv("DRGUARD_TEST_SOURCE_DSN", e.source)
 	t.Setenv("DRGUARD_TEST_SCRATCH_DSN", e.pg.PrimaryDSN("postgres"))
-	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 objectives:
   shop: {rpo: 1h, rto: 4h, rto_overhead: 10m}
 targets:

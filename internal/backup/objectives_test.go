@@ -33,7 +33,7 @@ func objectivesConfig(t *testing.T, rdsURL, s3URL string) *config.Config {
 	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 objectives:
   shop:
     rpo: 1h

@@ -60,6 +60,7 @@ func Load(path string, known Known) (*Config, error) {
 func Parse(data []byte, file string, known Known) (*Config, error) {
 	ps := newProblems(file)
 	c := decode(data, ps)
+	ps.locateLines(data)
 	if c == nil {
 		return nil, ps.sorted()
 	}

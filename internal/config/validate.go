@@ -26,6 +26,7 @@ type validator struct {
 func (v *validator) validate() {
 	v.server()
 	v.auth()
+	v.credentialStrength()
 	v.storageAndGuardrails()
 	v.objectives()
 	v.targets()

@@ -22,7 +22,7 @@ import (
 // Credentials of every drguard these tests start.
 const (
 	webhookToken = "e2e-webhook-token"
-	adminToken   = "e2e-admin-token"
+	adminToken   = "e2e-admin-token-01"
 )
 
 // authConfig is the auth section every test configuration starts with.

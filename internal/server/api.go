@@ -86,18 +86,6 @@ func readDecision(r *http.Request) (decisionBody, error) {
 	}
 }
 
-func (s *Server) handleIncidents(w http.ResponseWriter, _ *http.Request) {
-	list, err := s.o.Engine.Incidents()
-	if err != nil {
-		writeError(w, statusOf(err), err.Error())
-		return
-	}
-	if list == nil {
-		list = []store.Incident{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
-}
-
 func (s *Server) handleIncident(w http.ResponseWriter, r *http.Request) {
 	in, runs, err := s.o.Engine.Incident(r.PathValue("id"))
 	if err != nil {

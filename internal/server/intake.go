@@ -20,7 +20,11 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Alertmanager to retry when the journal cannot commit.
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	count := s.o.Intake.AlertsReceived
+	if !s.admit(w, r) {
+		return
+	}
 	if !s.o.Auth.Webhook(r) {
+		s.authFailed(r, "the webhook")
 		count.WithLabelValues("unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="drguard"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid webhook credentials")

@@ -32,7 +32,7 @@ func TestPostgresBackupAction(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "k"), []byte(strings.Repeat("0123456789abcdef", 4)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 targets:
   postgres: [{name: app-db, dsn: "${APP_DSN}"}]
   s3: [{name: store, bucket: backups, endpoint: %q}]
