@@ -23,8 +23,8 @@ func TestGuardrailsBlockAndSayWhy(t *testing.T) {
 		dryRun bool
 		// act fires alerts; the run of "fp-last" is the one checked.
 		act        func(h *harness)
-		runState   string
-		stepState  string
+		runState   store.RunState
+		stepState  store.StepState
 		result     string
 		reason     string
 		auditAct   string
