@@ -54,7 +54,7 @@ func (t *txn) requestApproval(run *store.Run, inc *store.Incident, st *store.Ste
 	if err := t.moveRun(run, inc, store.RunAwaitingApproval, note{}); err != nil {
 		return err
 	}
-	n := note{reason: fmt.Sprintf("%d approval(s) needed, expires %s", a.Required, expires),
+	n := note{reason: fmt.Sprintf("needs %d approval(s), expires %s", a.Required, expires),
 		detail: []string{"paramsHash", hash, "expiresAt", expires, "required", fmt.Sprint(a.Required)}}
 	if err := t.moveApproval(&a, run, inc, st, store.ApprovalPending, n); err != nil {
 		return err
@@ -207,13 +207,16 @@ func (t *txn) vote(a *store.Approval, run *store.Run, inc *store.Incident, st *s
 	a.Votes = append(a.Votes, store.Vote{Actor: d.Actor, Remote: d.Remote, Comment: d.Comment, At: t.now})
 	detail := runDetail(run, "run", run.ID, "step", st.Name, "comment", d.Comment, "paramsHash", a.ParamsHash,
 		"votes", fmt.Sprint(len(a.Votes)), "required", fmt.Sprint(max(a.Required, 1)))
-	if left := a.StillNeeded(); left > 0 {
-		msg := fmt.Sprintf("%s approved step %s (%s); %d more approval(s) needed", d.Actor, st.Name, a.ID, left)
+	if a.StillNeeded() > 0 {
+		msg := fmt.Sprintf("%s approved step %s (%s); %s", d.Actor, st.Name, a.ID, a.Outstanding())
 		t.event(inc, "approval_vote", msg, run.ID, st.Name)
 		if err := t.audit(d.Actor, "approval.voted", a.ID, d.Remote, detail); err != nil {
 			return err
 		}
-		return t.tx.PutApproval(a)
+		if err := t.tx.PutApproval(a); err != nil {
+			return err
+		}
+		return t.tx.PutIncident(inc)
 	}
 	a.DecidedBy, a.DecidedFrom, a.Comment = d.Actor, d.Remote, d.Comment
 	n := note{actor: d.Actor, remote: d.Remote, detail: []string{"comment", d.Comment, "paramsHash", a.ParamsHash}}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -248,6 +249,17 @@ type Vote struct {
 // StillNeeded is how many more approvals the approval needs.
 func (a Approval) StillNeeded() int {
 	return max(max(a.Required, 1)-len(a.Votes), 0)
+}
+
+// Outstanding says how many more approvals a pending approval needs, in
+// words: "1 more approval needed".
+func (a Approval) Outstanding() string {
+	switch n := a.StillNeeded(); n {
+	case 1:
+		return "1 more approval needed"
+	default:
+		return fmt.Sprintf("%d more approvals needed", n)
+	}
 }
 
 // VotedBy reports whether actor has already approved.
