@@ -229,7 +229,8 @@ func (t *txn) vote(a *store.Approval, run *store.Run, inc *store.Incident, st *s
 	if err := t.moveRun(run, inc, store.RunPending, note{}); err != nil {
 		return err
 	}
-	t.enqueue(run.ID)
+	id := run.ID
+	t.fx.add(func() { t.e.hold(id) })
 	return t.putAll(a, run, inc)
 }
 

@@ -78,6 +78,8 @@ type Engine struct {
 	// tick is how often the loops look at the journal without being
 	// woken, and how often verification polls.
 	tick time.Duration
+	// approvalSettle is how long an approved step waits before it starts.
+	approvalSettle time.Duration
 
 	wake chan struct{}
 	// outboxMu serialises processing of the outbox (the processor loop,
@@ -96,6 +98,8 @@ type Engine struct {
 	mu         sync.Mutex
 	executing  map[string]bool
 	unrecorded map[string]*outcome
+	// held are approved runs and when they may start (approvalSettle).
+	held map[string]time.Time
 	busy       atomic.Int32 // len(executing), read without mu
 	wg         sync.WaitGroup
 
@@ -151,10 +155,10 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{
 		store: o.Store, cfg: o.Config, actions: o.Actions, verifier: o.Verifier,
-		m: o.Metrics, log: o.Logger, now: o.Now, tick: time.Second,
+		m: o.Metrics, log: o.Logger, now: o.Now, tick: time.Second, approvalSettle: approvalSettle,
 		wake: make(chan struct{}, 1), failures: map[uint64]int{}, onResolved: o.OnResolved,
 		queue:     newRunQueue(),
-		executing: map[string]bool{}, unrecorded: map[string]*outcome{},
+		executing: map[string]bool{}, unrecorded: map[string]*outcome{}, held: map[string]time.Time{},
 	}
 	if e.m == nil {
 		e.m = metrics.NewRemediation(prometheus.NewRegistry())

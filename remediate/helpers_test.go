@@ -89,6 +89,7 @@ func (h *harness) open() {
 		h.t.Fatalf("new engine: %v", err)
 	}
 	eng.tick = 20 * time.Millisecond
+	eng.approvalSettle = 0 // the daemon's second is covered end to end (internal/app)
 	h.eng = eng
 }
 

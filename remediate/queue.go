@@ -27,6 +27,21 @@ const (
 	retryMax  = 30 * time.Second
 )
 
+// approvalSettle is how long an approved step waits before it starts (and
+// processes the outbox first, as every gated step does): a resolution of
+// its alert that arrives with the approval, in either order, is seen
+// before the step starts, and the run ends obsolete instead.
+const approvalSettle = time.Second
+
+// hold queues an approved run once approvalSettle has passed; until then
+// resync leaves it alone.
+func (e *Engine) hold(runID string) {
+	e.mu.Lock()
+	e.held[runID] = time.Now().Add(e.approvalSettle)
+	e.mu.Unlock()
+	e.queue.AddAfter(runID, e.approvalSettle)
+}
+
 func newRunQueue() workqueue.TypedRateLimitingInterface[string] {
 	return workqueue.NewTypedRateLimitingQueue(workqueue.NewTypedItemExponentialFailureRateLimiter[string](retryBase, retryMax))
 }
@@ -96,6 +111,7 @@ func backoff(n int) time.Duration {
 func (e *Engine) sync(ctx context.Context, id string) error {
 	e.mu.Lock()
 	o, executing := e.unrecorded[id], e.executing[id]
+	delete(e.held, id)
 	e.mu.Unlock()
 	if o != nil {
 		if _, err := e.complete(id, o); err != nil {
@@ -166,7 +182,12 @@ func (e *Engine) resync() error {
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	now := time.Now()
 	for _, id := range ids {
+		if until, ok := e.held[id]; ok && now.Before(until) {
+			continue
+		}
+		delete(e.held, id)
 		if !e.executing[id] && e.unrecorded[id] == nil && e.queue.NumRequeues(id) == 0 {
 			e.queue.Add(id)
 		}
