@@ -100,8 +100,8 @@ type Engine struct {
 	unrecorded map[string]*outcome
 	// held are approved runs and when they may start (approvalSettle).
 	held map[string]time.Time
-	busy       atomic.Int32 // len(executing), read without mu
-	wg         sync.WaitGroup
+	busy atomic.Int32 // len(executing), read without mu
+	wg   sync.WaitGroup
 
 	writer writer
 
