@@ -111,7 +111,7 @@ func NewRemediation(reg prometheus.Registerer) *Remediation {
 	m.StepRecordDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: Namespace, Name: "engine_step_record_delay_seconds",
 		Help:    "Time from a remediation step's action returning to its outcome being durable in the journal.",
-		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2},
 	})
 	reg.MustRegister(m.Detections, m.IncidentsOpen, m.Steps, m.PendingApprovals, m.Paused,
 		m.Runs, m.Approvals, m.Retries, m.TransitionsRefused, m.StepRecordDelay)

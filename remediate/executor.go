@@ -296,7 +296,8 @@ func (e *Engine) noteVerifying(runID string, i int, out action.Outcome) error {
 }
 
 // complete journals a step's outcome ahead of other transactions, applies
-// its on_failure, and reports whether the run is still active.
+// its on_failure, ends the run when that was its last step, and reports
+// whether the run is still active.
 func (e *Engine) complete(runID string, o *outcome) (bool, error) {
 	active := false
 	err := e.updateUrgent(func(t *txn) error {
@@ -310,6 +311,12 @@ func (e *Engine) complete(runID string, o *outcome) (bool, error) {
 		}
 		if err := t.finishStep(&run, &inc, &run.Steps[o.index], o); err != nil {
 			return err
+		}
+		if run.Active() && nextStep(&run) == nil {
+			// That was the last step: the run ends in the same write.
+			if err := t.completeRun(&run, &inc); err != nil {
+				return err
+			}
 		}
 		if err := t.tx.PutRun(&run); err != nil {
 			return err

@@ -18,7 +18,7 @@ import (
 // long behind one.
 const (
 	outboxBatch     = 256
-	outboxBatchBusy = 32
+	outboxBatchBusy = 8
 )
 
 // processOutbox processes every alert in the outbox in arrival order. An

@@ -22,7 +22,7 @@ import (
 // call.
 
 // maxWriteGroup bounds how many requests share one transaction.
-const maxWriteGroup = 64
+const maxWriteGroup = 16
 
 // writeReq is one transaction a caller waits for.
 type writeReq struct {
