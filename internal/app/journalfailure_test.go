@@ -3,10 +3,7 @@ package app
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -59,30 +56,15 @@ func setFileSizeLimit(t *testing.T, pid int, soft uint64) {
 // few milliseconds), and when writes work again the outcome is journaled,
 // the run goes on to its next step, and nothing ran twice.
 func TestJournalFailureBacksOffAndRecovers(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "drguard.yaml")
-	policy := fmt.Sprintf(`
+	cfgFile, out, storage := daemonFiles(t, `
 policies:
   - name: fix
     matchers: ['alertname="DemoDatabaseDown"']
     steps:
-      - name: drain
-        action: exec
-        params:
-          argv: ["sleep", "1"]
-      - name: mark
-        action: exec
-        params:
-          argv: ["mktemp", "-p", %q, "ran-{{ .Labels.target }}.XXXXXX"]
-`, out)
-	if err := os.WriteFile(cfgFile, []byte(baseConfig+policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d := startDaemon(t, cfgFile, filepath.Join(dir, "data"))
+      - {name: drain, action: exec, params: {argv: ["sleep", "1"]}}
+      - {name: mark, action: exec, params: {argv: ["mktemp", "-p", %q, "ran-{{ .Labels.target }}.XXXXXX"]}}
+`)
+	d := startDaemon(t, cfgFile, storage)
 	do(t, http.MethodPost, d.URL+"/api/v1/alerts", webhookToken, webhook("firing", time.Now().UTC(), dbDown("pg-1")))
 	eventually(t, 10*time.Second, "the first step to run", func() bool {
 		r := daemonRuns(t, d)

@@ -43,13 +43,7 @@ func TestKillStormJournalsCompletedSteps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill storm: not in -short")
 	}
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "drguard.yaml")
-	policy := fmt.Sprintf(`
+	cfgFile, out, storage := daemonFiles(t, `
 policies:
   - name: storm
     matchers: ['alertname="Storm"']
@@ -58,11 +52,7 @@ policies:
         action: exec
         params:
           argv: ["mktemp", "-p", %q, "ran-{{ .Labels.target }}.XXXXXX"]
-`, out)
-	if err := os.WriteFile(cfgFile, []byte(baseConfig+policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	storage := filepath.Join(dir, "data")
+`)
 	delays := histogram{}
 	acked := 0
 	for round := range stormRounds {
@@ -126,6 +116,23 @@ policies:
 	if share > stormMaxFalseShare {
 		t.Errorf("%.2f%% of runs completed their step but are recorded interrupted; want at most %.0f%%", 100*share, 100*stormMaxFalseShare)
 	}
+}
+
+// daemonFiles prepares a child drguard: a configuration file of
+// baseConfig and policy (a format whose one verb is the directory, also
+// returned, that the policy's steps leave marks in) and a storage path.
+func daemonFiles(t *testing.T, policy string) (cfgFile, out, storage string) {
+	t.Helper()
+	dir := t.TempDir()
+	out = filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile = filepath.Join(dir, "drguard.yaml")
+	if err := os.WriteFile(cfgFile, []byte(baseConfig+fmt.Sprintf(policy, out)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgFile, out, filepath.Join(dir, "data")
 }
 
 // storm posts webhooks from stormPosters posters until each has posted
