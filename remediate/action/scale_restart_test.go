@@ -38,6 +38,7 @@ func startDaemon(t *testing.T, dir string, cfg *config.Config) *daemon {
 		}
 		actions[name] = a
 	}
+	config.ApplyDefaults(cfg) // the engine has no defaults of its own
 	eng, err := remediate.New(remediate.Options{Store: st, Config: cfg, Actions: actions})
 	if err != nil {
 		_ = st.Close()
