@@ -39,6 +39,8 @@ type Remediation struct {
 	Paused           prometheus.Gauge
 	// Runs counts runs by policy and final state.
 	Runs *prometheus.CounterVec
+	// RunsActive is the runs pending, running or awaiting approval.
+	RunsActive prometheus.Gauge
 	// Approvals counts approvals by final state.
 	Approvals *prometheus.CounterVec
 	// Retries counts runs queued again, after a backoff, because they
@@ -96,6 +98,10 @@ func NewRemediation(reg prometheus.Registerer) *Remediation {
 		Namespace: Namespace, Name: "remediation_runs_total",
 		Help: "Remediation runs that ended, by policy and result (succeeded, failed, rejected, expired, obsolete, interrupted, dry_run, blocked).",
 	}, []string{"policy", "result"})
+	m.RunsActive = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "remediation_runs_active",
+		Help: "Remediation runs that have not ended: pending, running or awaiting approval.",
+	})
 	m.Approvals = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Name: "remediation_approvals_total",
 		Help: "Approvals of gated steps that were decided, by result (approved, rejected, expired, obsolete).",
@@ -114,7 +120,7 @@ func NewRemediation(reg prometheus.Registerer) *Remediation {
 		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2},
 	})
 	reg.MustRegister(m.Detections, m.IncidentsOpen, m.Steps, m.PendingApprovals, m.Paused,
-		m.Runs, m.Approvals, m.Retries, m.TransitionsRefused, m.StepRecordDelay)
+		m.Runs, m.RunsActive, m.Approvals, m.Retries, m.TransitionsRefused, m.StepRecordDelay)
 	return m
 }
 

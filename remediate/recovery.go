@@ -71,18 +71,24 @@ func (t *txn) recoverRun(run *store.Run) error {
 	return t.tx.PutIncident(&inc)
 }
 
-// syncGauges sets incidents_open and paused from the journal, so they are
-// right after a restart.
+// syncGauges sets incidents_open, runs_active and paused from the
+// journal, so they are right after a restart.
 func (e *Engine) syncGauges() error {
 	type key struct{ service, scenario string }
 	open := map[key]float64{}
 	var paused bool
+	var active float64
 	err := e.store.View(func(tx *store.Tx) error {
 		s, err := tx.Settings()
 		if err != nil {
 			return err
 		}
 		paused = s.Paused
+		runs, err := tx.ActiveRuns()
+		if err != nil {
+			return err
+		}
+		active = float64(len(runs))
 		return tx.ForEachIncident(func(in store.Incident) error {
 			if in.State == store.IncidentOpen {
 				open[key{in.Labels[detect.LabelService], in.Labels[detect.LabelScenario]}]++
@@ -93,6 +99,7 @@ func (e *Engine) syncGauges() error {
 	if err != nil {
 		return err
 	}
+	e.m.RunsActive.Set(active)
 	e.m.IncidentsOpen.Reset()
 	for k, n := range open {
 		e.m.IncidentsOpen.WithLabelValues(k.service, k.scenario).Set(n)

@@ -176,6 +176,12 @@ func (t *txn) moveRun(run *store.Run, inc *store.Incident, to store.RunState, n 
 		return err
 	}
 	run.State, run.UpdatedAt = to, t.now
+	switch active := (&store.Run{State: to}).Active(); {
+	case from == "" && active:
+		t.fx.add(t.e.m.RunsActive.Inc)
+	case from != "" && !active:
+		t.fx.add(t.e.m.RunsActive.Dec)
+	}
 	if final(runEdges, to) {
 		run.EndedAt = t.now
 		if n.reason != "" {
