@@ -260,7 +260,7 @@ func testActions(t *testing.T) map[string]action.Action {
 	t.Helper()
 	out := map[string]action.Action{}
 	for name, build := range action.Registry {
-		a, err := build(action.Deps{Logger: testLogger(t)})
+		a, err := build.New(action.Deps{Logger: testLogger(t)})
 		if err != nil {
 			t.Fatalf("build action %s: %v", name, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // daemon is a drguard process started from the test binary.
@@ -166,7 +167,7 @@ policies:
 
 	d2 := startDaemon(t, cfgFile, storage)
 	var incidents []store.Incident
-	eventually(t, 60*time.Second, "every acknowledged alert to be processed", func() bool {
+	testharness.Eventually(t, 60*time.Second, "every acknowledged alert to be processed", func() bool {
 		var list struct{ Incidents []store.Incident }
 		getJSON(t, d2.URL+"/api/v1/incidents", &list)
 		incidents = list.Incidents
@@ -197,7 +198,7 @@ policies:
 	}
 	// Every run ends either succeeded (its directory exists) or
 	// interrupted by the kill (exec is not idempotent, so never re-run).
-	eventually(t, 60*time.Second, "every run to finish", func() bool {
+	testharness.Eventually(t, 60*time.Second, "every run to finish", func() bool {
 		for _, in := range incidents {
 			var detail struct{ Runs []store.Run }
 			getJSON(t, d2.URL+"/api/v1/incidents/"+in.ID, &detail)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
@@ -95,6 +96,7 @@ func (e *env) newService() *Service {
 	e.metrics = metrics.NewBackups(e.reg, metrics.NewProbes(e.reg))
 	svc, err := New(Options{
 		Config: e.cfg, Metrics: e.metrics, Journal: e.journal, TempDir: e.t.TempDir(),
+		Integrity: probe.CheckCopy(e.cfg, nil),
 		S3Client: func(context.Context, config.S3Target) (*s3.Client, error) {
 			return e.s3.NewClient(e.t, func(o *s3.Options) { o.RetryMaxAttempts = 2 }), nil
 		},

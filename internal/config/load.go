@@ -24,6 +24,10 @@ type Known struct {
 	// TemplateFuncs are the functions, beyond text/template's built-ins,
 	// that step params templates may call. Nil means none.
 	TemplateFuncs template.FuncMap
+	// Offline says the configuration is loaded by a command that serves
+	// no HTTP (backup, restore, verify): the webhook's credentials are
+	// then not required.
+	Offline bool
 }
 
 // Load reads the configuration file at path and parses it with Parse.

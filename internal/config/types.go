@@ -4,6 +4,7 @@
 package config
 
 import (
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 )
 
@@ -225,6 +226,12 @@ type RedisTarget struct {
 	Address      string `yaml:"address" json:"address"`
 	Password     Secret `yaml:"password" json:"password"`
 	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// TLS connects over TLS (Redis 6+ with tls-port): ca_file,
+	// cert_file and key_file (client certificates), server_name,
+	// insecure_skip_verify, min_version, as in Prometheus' tls_config.
+	// Relative file paths are resolved against the configuration's
+	// directory.
+	TLS *promconfig.TLSConfig `yaml:"tls" json:"tls,omitempty"`
 }
 
 // HTTPTarget is an HTTP endpoint.
@@ -289,7 +296,7 @@ type Probe struct {
 	Params           map[string]any `yaml:"params" json:"params"`
 }
 
-// Backup is a scheduled, encrypted backup of a postgres or redis target.
+// Backup is a scheduled, encrypted backup of a postgres target.
 type Backup struct {
 	Name        string         `yaml:"name" json:"name"`
 	Target      string         `yaml:"target" json:"target"`

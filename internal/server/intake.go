@@ -49,7 +49,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	alerts := make([]store.Alert, len(ds))
 	for i, d := range ds {
-		alerts[i] = d.Record(msg.Receiver, now)
+		alerts[i] = AlertRecord(d, msg.Receiver, now)
 	}
 	if err := s.o.Store.EnqueueAlerts(r.Context(), alerts); err != nil {
 		count.WithLabelValues("unavailable").Inc()

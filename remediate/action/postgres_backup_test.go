@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
@@ -40,7 +41,11 @@ backups: [{name: app, target: app-db, destination: store, key_file: k}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewPostgresBackup(Deps{Config: cfg})
+	svc, err := backup.New(backup.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Registry["postgres.backup"].New(Deps{Config: cfg, Backups: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
