@@ -22,7 +22,7 @@ import (
 func pendingFor(t *testing.T, a *testApp, target string) approvalJSON {
 	t.Helper()
 	var found approvalJSON
-	eventually(t, 10*time.Second, "a pending approval for "+target, func() bool {
+	testharness.Eventually(t, 10*time.Second, "a pending approval for "+target, func() bool {
 		var list struct{ Approvals []approvalJSON }
 		getJSON(t, a.URL+"/remediate", &list)
 		for _, ap := range list.Approvals {
@@ -103,7 +103,7 @@ func TestStaleAlertNeverActs(t *testing.T) {
 		post("resolved", target)
 	}
 	for _, target := range targets {
-		eventually(t, 15*time.Second, "the run of "+target+" to end", func() bool { return !runsOf(t, a, target)[0].Active() })
+		testharness.Eventually(t, 15*time.Second, "the run of "+target+" to end", func() bool { return !runsOf(t, a, target)[0].Active() })
 		r := runsOf(t, a, target)[0]
 		if r.State != store.RunObsolete || r.Steps[0].Attempts != 0 || !strings.Contains(r.Reason, "alert resolved") {
 			t.Errorf("%s: run %s (%s), step attempts %d; want obsolete, never started", target, r.State, r.Reason, r.Steps[0].Attempts)
@@ -188,7 +188,7 @@ func TestFourEyesOverHTTP(t *testing.T) {
 	if code, got, body := approve(t, a, ap.ID, "tok-u2"); code != http.StatusOK || got.State != store.ApprovalApproved {
 		t.Fatalf("second person: %d %s", code, body)
 	}
-	eventually(t, 10*time.Second, "the step to run", func() bool { return executions(t, out) == 1 })
+	testharness.Eventually(t, 10*time.Second, "the step to run", func() bool { return executions(t, out) == 1 })
 
 	// 50 concurrent approvals from 5 people on another incident.
 	do(t, http.MethodPost, a.URL+"/api/v1/alerts", webhookToken, webhook("firing", starts, dbDown("pg-2")))
@@ -197,7 +197,7 @@ func TestFourEyesOverHTTP(t *testing.T) {
 	if codes[http.StatusOK] != 2 || codes[http.StatusOK]+codes[http.StatusForbidden]+codes[http.StatusConflict] != 50 {
 		t.Fatalf("50 concurrent approvals answered %v; want exactly 2 × 200, the rest 403 or 409", codes)
 	}
-	eventually(t, 10*time.Second, "the second run to end", func() bool { return !runsOf(t, a, "pg-2")[0].Active() })
+	testharness.Eventually(t, 10*time.Second, "the second run to end", func() bool { return !runsOf(t, a, "pg-2")[0].Active() })
 	time.Sleep(200 * time.Millisecond)
 	if n := executions(t, out); n != 2 {
 		t.Fatalf("%d executions in all, want 2 (one per incident)", n)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // scrape reads one unlabelled sample from a daemon's /metrics.
@@ -66,12 +67,12 @@ policies:
 `)
 	d := startDaemon(t, cfgFile, storage)
 	do(t, http.MethodPost, d.URL+"/api/v1/alerts", webhookToken, webhook("firing", time.Now().UTC(), dbDown("pg-1")))
-	eventually(t, 10*time.Second, "the first step to run", func() bool {
+	testharness.Eventually(t, 10*time.Second, "the first step to run", func() bool {
 		r := daemonRuns(t, d)
 		return len(r) == 1 && r[0].Steps[0].State == store.StepRunning
 	})
 	setFileSizeLimit(t, d.cmd.Process.Pid, 0)
-	eventually(t, 10*time.Second, "the first failed attempt to journal the step", func() bool {
+	testharness.Eventually(t, 10*time.Second, "the first failed attempt to journal the step", func() bool {
 		return scrape(t, d, "drguard_engine_retries_total") >= 1
 	})
 	before := scrape(t, d, "drguard_engine_retries_total")
@@ -87,7 +88,7 @@ policies:
 	}
 
 	setFileSizeLimit(t, d.cmd.Process.Pid, unix.RLIM_INFINITY)
-	eventually(t, 40*time.Second, "the run to finish once the journal heals", func() bool {
+	testharness.Eventually(t, 40*time.Second, "the run to finish once the journal heals", func() bool {
 		return daemonRuns(t, d)[0].State == store.RunSucceeded
 	})
 	r := daemonRuns(t, d)[0]
