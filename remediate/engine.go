@@ -104,6 +104,7 @@ type Engine struct {
 	wg   sync.WaitGroup
 
 	writer writer
+	ran    atomic.Bool // Run was called
 
 	recoverOnce sync.Once
 	recoverErr  error
@@ -219,6 +220,9 @@ func (e *Engine) Recover() error {
 // they stay journaled running, and the next start records them
 // interrupted) and returns nil. Run is called once per Engine.
 func (e *Engine) Run(ctx context.Context) error {
+	if !e.ran.CompareAndSwap(false, true) {
+		return errors.New("remediate: Run called twice on one Engine")
+	}
 	if err := e.Recover(); err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ const (
 // and the disk.
 func (e *Engine) processOutbox(ctx context.Context) error {
 	for ctx.Err() == nil {
-		n, err := e.processBatch()
+		n, _, err := e.processBatch()
 		if err != nil {
 			return err
 		}
@@ -46,13 +46,17 @@ func (e *Engine) processOutbox(ctx context.Context) error {
 	return nil
 }
 
-// catchUp processes, without pacing, every alert the outbox holds, so that
-// a decision or a step start that follows knows of every resolution
-// acknowledged before it.
+// catchUp processes, without pacing, the alerts the outbox acknowledged
+// before it was called, so that a decision or a step start that follows
+// knows of every resolution answered 200 before it. It stops at the first
+// alert received after it began: the outbox is in commit order, and an
+// alert is received before it is committed, so every alert acknowledged
+// earlier is behind it. Under a storm it does not chase new arrivals.
 func (e *Engine) catchUp(ctx context.Context) error {
+	began := time.Now()
 	for ctx.Err() == nil {
-		n, err := e.processBatch()
-		if err != nil || n == 0 {
+		n, last, err := e.processBatch()
+		if err != nil || n == 0 || last.After(began) {
 			return err
 		}
 	}
@@ -60,11 +64,12 @@ func (e *Engine) catchUp(ctx context.Context) error {
 }
 
 // processBatch processes the oldest alerts of the outbox in one
-// transaction and returns how many. When the batch fails its alerts are
+// transaction and returns how many, and when the last was received. When
+// the batch fails its alerts are
 // processed one by one, so one bad alert does not hold back the others;
 // an alert that keeps failing goes to the dead-letter bucket (kept,
 // audited) instead of stalling the outbox behind it.
-func (e *Engine) processBatch() (int, error) {
+func (e *Engine) processBatch() (int, time.Time, error) {
 	e.outboxMu.Lock()
 	defer e.outboxMu.Unlock()
 	limit := outboxBatch
@@ -73,8 +78,9 @@ func (e *Engine) processBatch() (int, error) {
 	}
 	alerts, err := e.store.PendingAlerts(limit)
 	if err != nil || len(alerts) == 0 {
-		return 0, err
+		return 0, time.Time{}, err
 	}
+	last := alerts[len(alerts)-1].ReceivedAt
 	err = e.update(func(t *txn) error {
 		for _, a := range alerts {
 			if err := t.processAlert(a); err != nil {
@@ -84,7 +90,7 @@ func (e *Engine) processBatch() (int, error) {
 		return nil
 	})
 	if err == nil {
-		return len(alerts), nil
+		return len(alerts), last, nil
 	}
 	e.log.Warn("outbox batch failed; processing alerts one at a time", "err", err)
 	for _, a := range alerts {
@@ -95,15 +101,15 @@ func (e *Engine) processBatch() (int, error) {
 		}
 		e.failures[a.Seq]++
 		if e.failures[a.Seq] < maxAlertAttempts {
-			return 0, fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
+			return 0, last, fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
 		}
 		reason := fmt.Sprintf("processing failed %d times: %v", maxAlertAttempts, err)
 		if derr := e.deadLetter(a, reason); derr != nil {
-			return 0, fmt.Errorf("alert %d (%s): %w; dead-lettering it: %v", a.Seq, a.Fingerprint, err, derr)
+			return 0, last, fmt.Errorf("alert %d (%s): %w; dead-lettering it: %v", a.Seq, a.Fingerprint, err, derr)
 		}
 		delete(e.failures, a.Seq)
 	}
-	return len(alerts), nil
+	return len(alerts), last, nil
 }
 
 // maxAlertAttempts is how often processing of one alert is tried before it
