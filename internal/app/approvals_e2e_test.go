@@ -247,3 +247,33 @@ func concurrentApprovals(t *testing.T, a *testApp, id string, n, people int) map
 	}
 	return codes
 }
+
+// TestApproveCLIBindsTheHash: `drguard approve --params-hash` sends the
+// hash the approver reviewed; a hash that is not the step's is refused and
+// decides nothing, and the CLI prints the hash it approved.
+func TestApproveCLIBindsTheHash(t *testing.T) {
+	out := t.TempDir()
+	a := startApp(t, countingPolicy(out, true))
+	do(t, http.MethodPost, a.URL+"/api/v1/alerts", webhookToken, webhook("firing", time.Now().UTC(), dbDown("pg-3")))
+	ap := pendingFor(t, a, "pg-3")
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(approverToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(hash string) (int, string, string) {
+		var stdout, stderr strings.Builder
+		code := Main(t.Context(), []string{"approve", ap.ID, "--server=" + a.URL, "--token-file=" + tokFile, "--params-hash=" + hash}, IO{Stdout: &stdout, Stderr: &stderr})
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := cli("sha256:0000"); code != ExitFail || !strings.Contains(stderr, "409") || strings.Contains(stderr, "conflict: conflict") {
+		t.Fatalf("approve with another hash exited %d: %s", code, stderr)
+	}
+	if ap2 := pendingFor(t, a, "pg-3"); len(ap2.Votes) != 0 {
+		t.Fatalf("a refused decision counted: %+v", ap2.Votes)
+	}
+	code, stdout, stderr := cli(ap.ParamsHash)
+	if code != ExitOK || !strings.Contains(stdout, "approved") || !strings.Contains(stdout, ap.ParamsHash) {
+		t.Fatalf("approve with the shown hash exited %d: %s %s", code, stdout, stderr)
+	}
+	testharness.Eventually(t, 10*time.Second, "the approved step to run", func() bool { return executions(t, out) == 1 })
+}
