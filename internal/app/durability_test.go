@@ -104,13 +104,7 @@ func (d *daemon) kill() {
 // checks that every alert that got a 200 is journaled and processed exactly
 // once.
 func TestDurableIntakeSurvivesKill9(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "drguard.yaml")
-	policy := fmt.Sprintf(`
+	cfgFile, out, storage := daemonFiles(t, `
 policies:
   - name: durable
     matchers: ['alertname="Durable"']
@@ -119,11 +113,7 @@ policies:
         action: exec
         params:
           argv: ["mkdir", "%s/{{ .Labels.target }}"]
-`, out)
-	if err := os.WriteFile(cfgFile, []byte(baseConfig+policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	storage := filepath.Join(dir, "data")
+`)
 	d := startDaemon(t, cfgFile, storage)
 
 	var (

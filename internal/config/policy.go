@@ -30,6 +30,9 @@ func (v *validator) policies() {
 			v.ps.errorf(joinPath(path, "target_label"), "%q is not a valid label name", p.TargetLabel)
 		}
 		v.nonNegative(joinPath(path, "cooldown"), p.Cooldown)
+		if p.OnResolved != OnResolvedStop && p.OnResolved != OnResolvedContinue {
+			v.ps.errorf(joinPath(path, "on_resolved"), "unknown on_resolved %q: want stop or continue", p.OnResolved)
+		}
 		if mr := p.MaxRuns; mr != nil {
 			if mr.Count <= 0 {
 				v.ps.errorf(joinPath(path, "max_runs.count"), "must be at least 1")
@@ -65,6 +68,9 @@ func (v *validator) step(path string, st *Step, seen map[string]string) {
 		v.positive(joinPath(path, "approval.expires"), st.Approval.Expires)
 	} else if st.Approval.Expires != 0 {
 		v.ps.warnf(joinPath(path, "approval.expires"), "has no effect: approval.required is not true")
+	}
+	if st.Approval.Required && st.Approval.Approvals < 1 {
+		v.ps.errorf(joinPath(path, "approval.approvals"), "must be at least 1")
 	}
 	if vf := st.Verify; vf != nil {
 		if vf.Probe == "" {

@@ -74,6 +74,10 @@ const (
 	RoleAdmin    Role = "admin"
 )
 
+// SystemActor is the name drguard's own actions carry in the audit trail;
+// no user may have it.
+const SystemActor = "drguard"
+
 // User is an API caller identified by a bearer token.
 type User struct {
 	Name      string `yaml:"name" json:"name"`
@@ -153,6 +157,10 @@ type Policy struct {
 	MaxRuns     *MaxRuns       `yaml:"max_runs" json:"max_runs"`
 	DryRun      bool           `yaml:"dry_run" json:"dry_run"`
 	Steps       []Step         `yaml:"steps" json:"steps"`
+	// OnResolved is what a run does once its alert resolves: stop
+	// (default: the run ends obsolete before its next step) or continue
+	// (its non-destructive, ungated steps still run).
+	OnResolved string `yaml:"on_resolved" json:"on_resolved"`
 }
 
 // MaxRuns limits runs per (policy, target) within a sliding window.
@@ -182,6 +190,9 @@ type Step struct {
 type Approval struct {
 	Required bool           `yaml:"required" json:"required"`
 	Expires  model.Duration `yaml:"expires" json:"expires"` // default guardrails.approval_expiry
+	// Approvals is how many different approvers must approve. Default 1;
+	// with auth.four_eyes a destructive step needs at least 2.
+	Approvals int `yaml:"approvals" json:"approvals"`
 }
 
 // Verify polls a check after a step until it passes or Within elapses.

@@ -121,6 +121,9 @@ func (v *validator) auth() {
 	for i, u := range a.Users {
 		path := indexPath("auth.users", i)
 		v.name(seen, "user", path, u.Name)
+		if u.Name == SystemActor {
+			v.ps.errorf(joinPath(path, "name"), "the name %q is reserved for drguard's own actions in the audit trail; choose another", SystemActor)
+		}
 		switch u.Role {
 		case RoleViewer, RoleApprover, RoleAdmin:
 		case "":

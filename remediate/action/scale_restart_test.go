@@ -35,6 +35,7 @@ func startDaemon(t *testing.T, dir string, cfg *config.Config) *daemon {
 	if err != nil {
 		t.Fatalf("actions: %v", err)
 	}
+	config.ApplyDefaults(cfg) // the engine has no defaults of its own
 	eng, err := remediate.New(remediate.Options{Store: st, Config: cfg, Actions: actions})
 	if err != nil {
 		_ = st.Close()
