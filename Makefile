@@ -12,7 +12,9 @@ DRGUARD_WEBHOOK_TOKEN ?= local-webhook-token
 DRGUARD_ADMIN_TOKEN   ?= local-admin-token
 DEV_TOKENS := DRGUARD_WEBHOOK_TOKEN=$(DRGUARD_WEBHOOK_TOKEN) DRGUARD_ADMIN_TOKEN=$(DRGUARD_ADMIN_TOKEN)
 
-.PHONY: all build run test test-go lint deps bench demo clean
+FUZZTIME ?= 60s
+
+.PHONY: all build run test test-go lint deps bench fuzz demo clean
 
 all: build
 
@@ -47,6 +49,18 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./internal/store/
 	$(GO) test -run '^$$' -bench BenchmarkProbes100 -benchtime 1x ./detect/probe/
 	$(GO) test -run '^$$' -bench BenchmarkBackup -benchtime 1x -timeout 60m ./internal/backup/
+
+## fuzz: run every fuzz target (func FuzzXxx) for FUZZTIME (default 60s)
+## each. make test runs only their seed corpora (testdata/fuzz/FuzzXxx).
+## A crasher is written to testdata/fuzz/FuzzXxx: keep it as a regression
+## test and fix the code.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$fn in $$(dirname $$f) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$(dirname $$f); \
+	  done; \
+	done
 
 ## demo: start drguard, post an alert, approve its gated step, show the results.
 demo: build

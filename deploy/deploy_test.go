@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,6 +102,7 @@ func TestRenderedBase(t *testing.T) {
 		{"Role", "drguard-actions"}, {"RoleBinding", "drguard-actions"}, {"Role", "drguard-probes"}, {"RoleBinding", "drguard-probes"},
 		{"Deployment", "drguard"}, {"Service", "drguard"}, {"ServiceMonitor", "drguard"},
 		{"PrometheusRule", "drguard"}, {"ConfigMap", "drguard-config"}, {"PersistentVolumeClaim", "drguard-data"},
+		{"NetworkPolicy", "drguard"},
 	} {
 		find(t, objs, want.kind, want.name)
 	}
@@ -120,6 +122,7 @@ func TestRenderedBase(t *testing.T) {
 	if err := sigsyaml.Unmarshal(find(t, objs, "ConfigMap", "drguard-config").raw, &cm); err != nil {
 		t.Fatal(err)
 	}
+	checkWebConfig(t, &d, cm)
 	// The ConfigMap's configuration loads, with the example secrets standing
 	// in for the mounted Secret.
 	path := filepath.Join("..", ExampleConfigPath)
@@ -193,6 +196,45 @@ func checkDeployment(t *testing.T, d *appsv1.Deployment, configMap string) {
 		t.Error("no writable /tmp")
 	}
 	checkExamplePaths(t, c.VolumeMounts)
+}
+
+// checkWebConfig checks that drguard serves HTTPS: --web.config.file is the
+// ConfigMap's web-config.yml, whose certificate and key come from the
+// mounted Secret drguard-tls, and the kubelet probes speak HTTPS.
+func checkWebConfig(t *testing.T, d *appsv1.Deployment, cm corev1.ConfigMap) {
+	t.Helper()
+	c := d.Spec.Template.Spec.Containers[0]
+	if !slices.Contains(c.Args, "--web.config.file=/etc/drguard/web-config.yml") {
+		t.Fatalf("drguard is not started with --web.config.file=/etc/drguard/web-config.yml: %v", c.Args)
+	}
+	var web struct {
+		TLS struct {
+			CertFile string `yaml:"cert_file"`
+			KeyFile  string `yaml:"key_file"`
+		} `yaml:"tls_server_config"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["web-config.yml"]), &web); err != nil {
+		t.Fatalf("web-config.yml: %v", err)
+	}
+	tlsDir := ""
+	for _, m := range c.VolumeMounts {
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == "drguard-tls" {
+				tlsDir = m.MountPath
+			}
+		}
+		if m.MountPath == "/etc/drguard/web-config.yml" && m.SubPath != "web-config.yml" {
+			t.Errorf("/etc/drguard/web-config.yml is not the ConfigMap's web-config.yml")
+		}
+	}
+	if tlsDir == "" || web.TLS.CertFile != tlsDir+"/tls.crt" || web.TLS.KeyFile != tlsDir+"/tls.key" {
+		t.Errorf("web-config.yml serves %s and %s, not the Secret drguard-tls mounted at %q", web.TLS.CertFile, web.TLS.KeyFile, tlsDir)
+	}
+	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+			t.Errorf("the %s probe does not use HTTPS", name)
+		}
+	}
 }
 
 // examplePath matches the absolute paths under /etc/drguard and

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
-	"github.com/prometheus/common/model"
 )
 
 // probeState is one probe's hysteresis state. Its loop is the only writer
@@ -178,6 +177,3 @@ func targetOrNone(t string) string {
 	}
 	return t
 }
-
-// modelDuration converts a time.Duration to the config's duration type.
-func modelDuration(d time.Duration) model.Duration { return model.Duration(d) }

@@ -19,16 +19,9 @@ import (
 // AlertNameProbeFailed is the alertname label of every probe detection.
 const AlertNameProbeFailed = "DrguardProbeFailed"
 
-// Defaults the scheduler applies to probes built without config defaults.
-const (
-	defaultInterval         = 30 * time.Second
-	defaultTimeout          = 10 * time.Second
-	defaultFailureThreshold = 3
-	defaultSuccessThreshold = 1
-	// DefaultRefreshEvery is how many intervals pass between re-emissions
-	// of a detection that is still firing.
-	DefaultRefreshEvery = 10
-)
+// DefaultRefreshEvery is how many intervals pass between re-emissions of a
+// detection that is still firing.
+const DefaultRefreshEvery = 10
 
 // RunFunc runs one attempt of a probe and returns its result. It must honour
 // ctx's deadline, but the scheduler does not rely on it: an attempt that
@@ -43,7 +36,9 @@ type EmitFunc func(ctx context.Context, d Detection) error
 
 // SchedulerOptions configures a Scheduler.
 type SchedulerOptions struct {
-	// Probes are the checks to run; names must be unique.
+	// Probes are the checks to run, with the configuration's defaults
+	// applied (config.Load does; config.ApplyDefaults for probes built in
+	// code); names must be unique.
 	Probes []config.Probe
 	// Run runs one attempt of a probe (probe.Env.Run in the daemon).
 	Run RunFunc
@@ -82,8 +77,9 @@ type Scheduler struct {
 
 var _ Verifier = (*Scheduler)(nil)
 
-// NewScheduler checks the options, applies probe defaults and returns a
-// scheduler that starts probing when Run is called.
+// NewScheduler checks the options and returns a scheduler that starts
+// probing when Run is called. It applies no defaults of its own: a probe
+// without an interval, timeout or thresholds is refused.
 func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 	if o.Run == nil {
 		return nil, errors.New("scheduler: Run is required")
@@ -108,29 +104,14 @@ func NewScheduler(o SchedulerOptions) (*Scheduler, error) {
 		if _, dup := s.byName[p.Name]; dup {
 			return nil, fmt.Errorf("scheduler: duplicate probe %q", p.Name)
 		}
-		st := &probeState{p: withDefaults(p), fingerprint: Fingerprint(p)}
+		if p.Interval <= 0 || p.Timeout <= 0 || p.FailureThreshold <= 0 || p.SuccessThreshold <= 0 {
+			return nil, fmt.Errorf("scheduler: probe %q lacks its interval, timeout or thresholds (apply the configuration's defaults)", p.Name)
+		}
+		st := &probeState{p: p, fingerprint: Fingerprint(p)}
 		s.order = append(s.order, st)
 		s.byName[p.Name] = st
 	}
 	return s, nil
-}
-
-// withDefaults fills the scheduling fields a probe built without the config
-// loader may lack.
-func withDefaults(p config.Probe) config.Probe {
-	if p.Interval <= 0 {
-		p.Interval = modelDuration(defaultInterval)
-	}
-	if p.Timeout <= 0 {
-		p.Timeout = modelDuration(min(defaultTimeout, time.Duration(p.Interval)))
-	}
-	if p.FailureThreshold <= 0 {
-		p.FailureThreshold = defaultFailureThreshold
-	}
-	if p.SuccessThreshold <= 0 {
-		p.SuccessThreshold = defaultSuccessThreshold
-	}
-	return p
 }
 
 // Fingerprint returns the stable fingerprint of a probe's detections: the

@@ -44,7 +44,9 @@ type Backups struct {
 	// configured overhead.
 	RTOEstimate *prometheus.GaugeVec
 	// RecoveryDuration observes incidents from detection to resolution.
-	RecoveryDuration *prometheus.HistogramVec
+	// Its service and scenario come from alert labels: capped at
+	// MaxLabelValues.
+	RecoveryDuration *CappedHistogramVec
 
 	exposure *exposureCollector
 }
@@ -94,11 +96,11 @@ func NewBackups(reg prometheus.Registerer, probes *Probes) *Backups {
 			"Configured recovery time objective.", "service"),
 		RTOEstimate: gauge("rto_estimate_seconds",
 			"Estimated recovery time: the last restore test's duration plus the configured overhead.", "service"),
-		RecoveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		RecoveryDuration: cappedHistogram(reg, prometheus.HistogramOpts{
 			Namespace: Namespace, Name: "recovery_duration_seconds",
 			Help:    "Time from detection to resolution of incidents, by service and scenario.",
 			Buckets: RecoveryDurationBuckets,
-		}, []string{"service", "scenario"}),
+		}, []string{"service", "scenario"}, "service", "scenario"),
 		exposure: &exposureCollector{desc: prometheus.NewDesc(
 			prometheus.BuildFQName(Namespace, "", "rpo_exposure_seconds"),
 			"Data that would be lost now, per recovery source (backup, replica, pitr): now minus its newest recoverable point.",

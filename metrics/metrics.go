@@ -32,11 +32,27 @@ func NewIntake(reg prometheus.Registerer) *Intake {
 
 // Remediation holds the engine's metrics.
 type Remediation struct {
-	Detections       *prometheus.CounterVec
-	IncidentsOpen    *prometheus.GaugeVec
+	// Detections and IncidentsOpen carry alert labels (scenario,
+	// service): their distinct values are capped at MaxLabelValues.
+	Detections       *CappedCounterVec
+	IncidentsOpen    *CappedGaugeVec
 	Steps            *prometheus.CounterVec
 	PendingApprovals prometheus.Gauge
 	Paused           prometheus.Gauge
+	// Runs counts runs by policy and final state.
+	Runs *prometheus.CounterVec
+	// RunsActive is the runs pending, running or awaiting approval.
+	RunsActive prometheus.Gauge
+	// Approvals counts approvals by final state.
+	Approvals *prometheus.CounterVec
+	// Retries counts runs queued again, after a backoff, because they
+	// could not advance (the journal could not be written, say).
+	Retries prometheus.Counter
+	// TransitionsRefused counts moves the state machine refused.
+	TransitionsRefused prometheus.Counter
+	// StepRecordDelay is how long a step's outcome took to become durable
+	// in the journal after the action (and its verification) returned.
+	StepRecordDelay prometheus.Histogram
 }
 
 // Results of remediation steps as counted in drguard_remediation_steps_total.
@@ -59,14 +75,14 @@ const (
 // NewRemediation registers the remediation metrics with reg.
 func NewRemediation(reg prometheus.Registerer) *Remediation {
 	m := &Remediation{
-		Detections: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Detections: cappedCounter(reg, prometheus.CounterOpts{
 			Namespace: Namespace, Name: "detections_total",
 			Help: "Detections processed (new incidents), by scenario and source.",
-		}, []string{"scenario", "source"}),
-		IncidentsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		}, []string{"scenario", "source"}, "scenario"),
+		IncidentsOpen: cappedGauge(reg, prometheus.GaugeOpts{
 			Namespace: Namespace, Name: "incidents_open",
 			Help: "Open incidents by service and scenario.",
-		}, []string{"service", "scenario"}),
+		}, []string{"service", "scenario"}, "service", "scenario"),
 		Steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "remediation_steps_total",
 			Help: "Remediation steps by policy, action and result (succeeded, failed, dry_run, rejected, expired, obsolete, interrupted, blocked_*).",
@@ -80,7 +96,33 @@ func NewRemediation(reg prometheus.Registerer) *Remediation {
 			Help: "1 while the global remediation kill switch is on.",
 		}),
 	}
-	reg.MustRegister(m.Detections, m.IncidentsOpen, m.Steps, m.PendingApprovals, m.Paused)
+	m.Runs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "remediation_runs_total",
+		Help: "Remediation runs that ended, by policy and result (succeeded, failed, rejected, expired, obsolete, interrupted, dry_run, blocked).",
+	}, []string{"policy", "result"})
+	m.RunsActive = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "remediation_runs_active",
+		Help: "Remediation runs that have not ended: pending, running or awaiting approval.",
+	})
+	m.Approvals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "remediation_approvals_total",
+		Help: "Approvals of gated steps that were decided, by result (approved, rejected, expired, obsolete).",
+	}, []string{"result"})
+	m.Retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "engine_retries_total",
+		Help: "Runs queued again after a backoff because they could not advance (for instance, the journal could not be written).",
+	})
+	m.TransitionsRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "engine_transitions_refused_total",
+		Help: "Moves of runs, steps or approvals that the engine's state machine refused as illegal (a bug; see the audit log).",
+	})
+	m.StepRecordDelay = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "engine_step_record_delay_seconds",
+		Help:    "Time from a remediation step's action returning to its outcome being durable in the journal.",
+		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2},
+	})
+	reg.MustRegister(m.Detections, m.IncidentsOpen, m.Steps, m.PendingApprovals, m.Paused,
+		m.Runs, m.RunsActive, m.Approvals, m.Retries, m.TransitionsRefused, m.StepRecordDelay)
 	return m
 }
 

@@ -53,7 +53,7 @@ func TestGatedStepShowsRenderedParamsAndExpiry(t *testing.T) {
 	if want := h.clock.Now().Add(10 * time.Minute); !a.ExpiresAt.Equal(want) {
 		t.Errorf("expires at %s, want %s", a.ExpiresAt, want)
 	}
-	hash, _ := paramsHash(a.Params)
+	hash, _ := approvalHash(a.Action, a.Target, a.StepIndex, a.Params)
 	if a.ParamsHash != hash || a.State != store.ApprovalPending || a.RequestedBy != "drguard" || a.Why != "test alert fp-1" {
 		t.Errorf("approval = %+v", a)
 	}
@@ -173,6 +173,18 @@ func TestRejectStopsRun(t *testing.T) {
 
 func TestDecideRefusals(t *testing.T) {
 	h, a := gatedHarness(t, func(c *config.Config) { c.Auth.FourEyes = true })
+	// A run a person requested (a manual run, a drill) names them.
+	err := h.store.Update(func(tx *store.Tx) error {
+		r, err := tx.Run(a.RunID)
+		if err != nil {
+			return err
+		}
+		r.RequestedBy = "carol"
+		return tx.PutRun(&r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		id   string
@@ -182,8 +194,10 @@ func TestDecideRefusals(t *testing.T) {
 		{"unknown approval", "apr-999999", approver, ErrNotFound},
 		{"viewer", a.ID, Decision{Approve: true, Actor: "val", Role: config.RoleViewer}, ErrForbidden},
 		{"no actor", a.ID, Decision{Approve: true, Role: config.RoleAdmin}, ErrForbidden},
-		{"four eyes", a.ID, Decision{Approve: true, Actor: "drguard", Role: config.RoleAdmin}, ErrForbidden},
-		{"stale params", a.ID, Decision{Approve: true, Actor: "bob", Role: config.RoleAdmin, ParamsHash: "0000"}, ErrConflict},
+		{"system actor", a.ID, Decision{Approve: true, Actor: "drguard", Role: config.RoleAdmin}, ErrForbidden},
+		{"four eyes: the requester", a.ID, Decision{Approve: true, Actor: "carol", Role: config.RoleAdmin}, ErrForbidden},
+		{"four eyes: the requester rejecting", a.ID, Decision{Approve: false, Actor: "carol", Role: config.RoleAdmin}, ErrForbidden},
+		{"stale params", a.ID, Decision{Approve: true, Actor: "bob", Role: config.RoleAdmin, ParamsHash: "sha256:0000"}, ErrConflict},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,12 +206,12 @@ func TestDecideRefusals(t *testing.T) {
 			}
 		})
 	}
-	if len(h.audits("approval.refused")) != 1 {
-		t.Error("four-eyes refusal not audited")
+	if n := len(h.audits("approval.refused")); n != 2 {
+		t.Errorf("four-eyes refusals audited %d times, want 2", n)
 	}
 	// None of the refusals decided anything.
-	if pending, _ := h.eng.PendingApprovals(); len(pending) != 1 {
-		t.Fatalf("pending approvals = %d after refusals, want 1", len(pending))
+	if pending, _ := h.eng.PendingApprovals(); len(pending) != 1 || len(pending[0].Votes) != 0 {
+		t.Fatalf("pending approvals = %+v after refusals, want 1 without votes", pending)
 	}
 	d := approver
 	d.ParamsHash = a.ParamsHash

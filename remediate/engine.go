@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -29,7 +31,8 @@ var (
 	// ErrNotFound means the approval or incident does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the approval is no longer pending: decided,
-	// expired or obsolete.
+	// expired or obsolete (its alert resolved), or it no longer shows
+	// what the approver saw.
 	ErrConflict = errors.New("conflict")
 	// ErrForbidden means the caller may not make this decision.
 	ErrForbidden = errors.New("forbidden")
@@ -37,7 +40,9 @@ var (
 
 // Options configure an Engine.
 type Options struct {
-	Store   *store.Store
+	Store *store.Store
+	// Config is a loaded configuration, or one built in code and passed
+	// through config.ApplyDefaults: the engine has no defaults of its own.
 	Config  *config.Config
 	Actions map[string]action.Action // built by the caller from action.Registry
 	// Verifier answers steps' verify hooks; when nil a step with a verify
@@ -54,8 +59,9 @@ type Options struct {
 	OnResolved func(store.Incident)
 }
 
-// Engine is the remediation engine: an outbox processor, a run executor
-// and an approval expiry loop around the journal.
+// Engine is the remediation engine: an outbox processor and an approval
+// expiry loop around the journal, and a work queue of runs served by a
+// fixed set of workers.
 type Engine struct {
 	store    *store.Store
 	cfg      *config.Config
@@ -68,20 +74,37 @@ type Engine struct {
 	dryRun    bool
 	dryRunWhy string
 	policies  []*policy
-	budget    int
-	window    time.Duration
 
 	// tick is how often the loops look at the journal without being
 	// woken, and how often verification polls.
 	tick time.Duration
+	// approvalSettle is how long an approved step waits before it starts.
+	approvalSettle time.Duration
 
-	wake     chan struct{}
-	failures map[uint64]int // outbox seq → failed attempts; used by the processor goroutine only
+	wake chan struct{}
+	// outboxMu serialises processing of the outbox (the processor loop,
+	// and the catch-up before a decision or a gated or destructive step);
+	// failures counts, under it, failed attempts by outbox seq.
+	outboxMu sync.Mutex
+	failures map[uint64]int
 	// onResolved is called after an incident's resolution is committed.
 	onResolved func(store.Incident)
+
+	// queue holds the IDs of runs to advance; see queue.go.
+	queue workqueue.TypedRateLimitingInterface[string]
+	// executing is the runs whose step runs in this process, and
+	// unrecorded the outcomes of steps whose completion could not be
+	// journaled yet (retried from the queue).
 	mu         sync.Mutex
-	inFlight   map[string]bool
-	wg         sync.WaitGroup
+	executing  map[string]bool
+	unrecorded map[string]*outcome
+	// held are approved runs and when they may start (approvalSettle).
+	held map[string]time.Time
+	busy atomic.Int32 // len(executing), read without mu
+	wg   sync.WaitGroup
+
+	writer writer
+	ran    atomic.Bool // Run was called
 
 	recoverOnce sync.Once
 	recoverErr  error
@@ -132,20 +155,11 @@ func New(o Options) (*Engine, error) {
 		return nil, errors.New("remediate: no config")
 	}
 	e := &Engine{
-		store:      o.Store,
-		cfg:        o.Config,
-		actions:    o.Actions,
-		verifier:   o.Verifier,
-		m:          o.Metrics,
-		log:        o.Logger,
-		now:        o.Now,
-		budget:     o.Config.Guardrails.DestructiveBudget,
-		window:     time.Duration(o.Config.Guardrails.DestructiveWindow),
-		tick:       time.Second,
-		wake:       make(chan struct{}, 1),
-		failures:   map[uint64]int{},
-		onResolved: o.OnResolved,
-		inFlight:   map[string]bool{},
+		store: o.Store, cfg: o.Config, actions: o.Actions, verifier: o.Verifier,
+		m: o.Metrics, log: o.Logger, now: o.Now, tick: time.Second, approvalSettle: approvalSettle,
+		wake: make(chan struct{}, 1), failures: map[uint64]int{}, onResolved: o.OnResolved,
+		queue:     newRunQueue(),
+		executing: map[string]bool{}, unrecorded: map[string]*outcome{}, held: map[string]time.Time{},
 	}
 	if e.m == nil {
 		e.m = metrics.NewRemediation(prometheus.NewRegistry())
@@ -156,9 +170,6 @@ func New(o Options) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
-	if e.window <= 0 {
-		e.window = time.Hour
-	}
 	switch {
 	case o.DryRun:
 		e.dryRun, e.dryRunWhy = true, "dry run: drguard started with --dry-run"
@@ -167,7 +178,7 @@ func New(o Options) (*Engine, error) {
 	}
 	var errs []error
 	for i := range o.Config.Policies {
-		p, err := compilePolicy(o.Config.Policies[i], o.Config.Guardrails, o.Actions)
+		p, err := compilePolicy(o.Config.Policies[i], o.Config.Auth.FourEyes, o.Actions)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -203,14 +214,20 @@ func (e *Engine) Recover() error {
 	return e.recoverErr
 }
 
-// Run recovers from a previous crash, then processes the outbox, executes
-// runs and expires approvals until ctx ends. It waits for in-flight steps
-// to stop (their contexts end with ctx) and returns nil.
+// Run recovers from a previous crash, starts the workers, then processes
+// the outbox and expires approvals until ctx ends. It then drains the
+// queue, waits for in-flight steps to stop (their contexts end with ctx;
+// they stay journaled running, and the next start records them
+// interrupted) and returns nil. Run is called once per Engine.
 func (e *Engine) Run(ctx context.Context) error {
+	if !e.ran.CompareAndSwap(false, true) {
+		return errors.New("remediate: Run called twice on one Engine")
+	}
 	if err := e.Recover(); err != nil {
 		return err
 	}
-	defer e.wg.Wait()
+	stopWorkers := e.startWorkers(ctx)
+	defer stopWorkers()
 	t := time.NewTicker(e.tick)
 	defer t.Stop()
 	for {
@@ -239,8 +256,8 @@ func (e *Engine) cycle(ctx context.Context) {
 	if err := e.expireApprovals(); err != nil {
 		e.log.Error("expiring approvals failed; will retry", "err", err)
 	}
-	if err := e.dispatch(ctx); err != nil {
-		e.log.Error("dispatching runs failed; will retry", "err", err)
+	if err := e.resync(); err != nil {
+		e.log.Error("reading active runs failed; will retry", "err", err)
 	}
 }
 
@@ -287,6 +304,7 @@ func (e *Engine) Incident(id string) (store.Incident, []store.Run, error) {
 		if err != nil {
 			return err
 		}
+		runs = runs[:0]
 		for _, rid := range in.RunIDs {
 			r, err := tx.Run(rid)
 			if err != nil {
@@ -297,34 +315,4 @@ func (e *Engine) Incident(id string) (store.Incident, []store.Run, error) {
 		return nil
 	})
 	return in, runs, err
-}
-
-// effects are what a transaction does outside the journal (metrics, logs,
-// waking loops). They run only once the transaction has committed.
-type effects struct{ fns []func() }
-
-func (f *effects) add(fn func()) { f.fns = append(f.fns, fn) }
-
-// update runs fn in a journal transaction and applies its effects when,
-// and only when, the transaction commits.
-func (e *Engine) update(fn func(t *txn) error) error {
-	var fx *effects
-	err := e.store.Update(func(tx *store.Tx) error {
-		fx = &effects{}
-		t := &txn{e: e, tx: tx, fx: fx, now: e.now().UTC()}
-		if err := fn(t); err != nil {
-			return err
-		}
-		if t.approvalsChanged {
-			return t.syncPendingGauge()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, f := range fx.fns {
-		f()
-	}
-	return nil
 }

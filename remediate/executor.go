@@ -8,73 +8,93 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
-	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 )
 
-// dispatch starts a goroutine for every active run that has work to do and
-// is not already being executed. Runs waiting for approval stay parked.
-func (e *Engine) dispatch(ctx context.Context) error {
-	var runs []store.Run
-	err := e.store.View(func(tx *store.Tx) error {
-		var err error
-		runs, err = tx.ActiveRuns()
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, r := range runs {
-		if r.State == store.RunAwaitingApproval || e.inFlight[r.ID] || ctx.Err() != nil {
-			continue
-		}
-		e.inFlight[r.ID] = true
-		e.wg.Add(1)
-		go e.execute(ctx, r.ID)
-	}
-	return nil
-}
-
-// execute drives one run until it ends, parks for an approval, or ctx
-// ends. At most one execute per run is in flight in this process, and the
-// journal transaction that marks a step running is the only way to run it.
-func (e *Engine) execute(ctx context.Context, runID string) {
-	defer func() {
-		e.mu.Lock()
-		delete(e.inFlight, runID)
-		e.mu.Unlock()
-		e.wg.Done()
-		e.Wake() // the run may have become ready again meanwhile
-	}()
-	for ctx.Err() == nil {
-		next, err := e.advance(runID)
-		if err != nil {
-			e.log.Error("advancing run failed; will retry", "run", runID, "err", err)
-			return
-		}
-		if next == nil {
-			return
-		}
-		e.runStep(ctx, next)
-	}
-}
-
-// nextStep is a step the journal has just marked running.
-type nextStep struct {
+// startedStep is a step the journal has just marked running.
+type startedStep struct {
 	run      store.Run
 	index    int
 	previous map[string]map[string]any
 }
 
+// outcome is what executing a step gave: the action's outcome, its error
+// (or the verification's), and when it ended.
+type outcome struct {
+	index int
+	out   action.Outcome
+	err   error
+	ended time.Time
+}
+
+// nextStep is the first step of run that is not settled: pending,
+// awaiting approval or running. nil means every step has finished.
+func nextStep(run *store.Run) *store.Step {
+	for i := range run.Steps {
+		switch run.Steps[i].State {
+		case store.StepPending, store.StepAwaitingApproval, store.StepRunning:
+			return &run.Steps[i]
+		}
+	}
+	return nil
+}
+
+// stale says why step st of run may not start because the incident's alert
+// has resolved, or "" when it may: a gated or destructive step never
+// starts on a resolved alert, another only when the policy says
+// on_resolved: continue.
+func stale(run *store.Run, inc *store.Incident, st *store.Step) string {
+	if inc.AlertStatus != string(detect.StatusResolved) {
+		return ""
+	}
+	switch {
+	case st.ApprovalRequired:
+		return fmt.Sprintf("the alert resolved before gated step %s started", st.Name)
+	case st.Destructive:
+		return fmt.Sprintf("the alert resolved before destructive step %s started", st.Name)
+	case run.OnResolved != config.OnResolvedContinue:
+		return fmt.Sprintf("the alert resolved before step %s started (on_resolved: stop)", st.Name)
+	}
+	return ""
+}
+
+// peek reads run runID and reports whether it has work to do (it is
+// active, and waits neither for an approval nor for a running step), and
+// whether its next step is gated or destructive: before such a step is
+// offered or started, every alert the outbox has acknowledged must be
+// processed, so that a resolution already answered 200 is seen.
+func (e *Engine) peek(runID string) (work, fresh bool, err error) {
+	err = e.store.View(func(tx *store.Tx) error {
+		run, err := tx.Run(runID)
+		if err != nil {
+			return err
+		}
+		st := nextStep(&run)
+		work = run.Active() && run.State != store.RunAwaitingApproval && (st == nil || st.State == store.StepPending)
+		fresh = work && st != nil && (st.ApprovalRequired || st.Destructive)
+		return nil
+	})
+	return work, fresh, err
+}
+
 // advance decides, in one transaction, what a run does next: start its
 // next step (journaled running before it executes), ask for an approval,
-// stop at a guardrail, or end. It returns the step to execute, if any.
-func (e *Engine) advance(runID string) (*nextStep, error) {
-	var next *nextStep
-	err := e.update(func(t *txn) error {
+// stop at a guardrail or on a resolved alert, or end. It returns the step
+// to execute, if any.
+func (e *Engine) advance(ctx context.Context, runID string) (*startedStep, error) {
+	work, fresh, err := e.peek(runID)
+	if err != nil || !work {
+		return nil, err
+	}
+	if fresh {
+		if err := e.catchUp(ctx); err != nil {
+			return nil, fmt.Errorf("processing the outbox before a gated or destructive step: %w", err)
+		}
+	}
+	var next *startedStep
+	err = e.update(func(t *txn) error {
 		next = nil
 		run, err := t.tx.Run(runID)
 		if err != nil {
@@ -100,61 +120,23 @@ func (e *Engine) advance(runID string) (*nextStep, error) {
 	return next, err
 }
 
-func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*nextStep, error) {
-	i := -1
-	for j := range run.Steps {
-		switch run.Steps[j].State {
-		case store.StepPending, store.StepAwaitingApproval, store.StepRunning:
-			i = j
-		}
-		if i >= 0 {
-			break
-		}
-	}
-	if i < 0 {
+func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*startedStep, error) {
+	st := nextStep(run)
+	switch {
+	case st == nil:
 		return nil, t.completeRun(run, inc)
+	case st.State == store.StepAwaitingApproval:
+		return nil, t.moveRun(run, inc, store.RunAwaitingApproval, note{})
+	case st.State == store.StepRunning:
+		// Only the executor, or crash recovery, settles a running step.
+		return nil, nil
 	}
-	st := &run.Steps[i]
-	switch st.State {
-	case store.StepAwaitingApproval:
-		run.State = store.RunAwaitingApproval
-		return nil, nil
-	case store.StepRunning:
-		// Only crash recovery may settle a step journaled running.
-		t.fx.add(func() {
-			t.e.log.Warn("step already journaled running; leaving it to recovery", "run", run.ID, "step", st.Name)
-		})
-		return nil, nil
+	if why := stale(run, inc, st); why != "" {
+		return nil, t.obsoleteRun(run, inc, why)
 	}
 	if st.ApprovalRequired {
-		if st.ApprovalID == "" {
-			if inc.AlertStatus == string(detect.StatusResolved) {
-				return nil, t.obsoleteRun(run, inc, "the alert resolved before step "+st.Name+" was offered for approval")
-			}
-			if b, err := t.checkPaused(); err != nil || b != nil {
-				return nil, t.blockStep(run, inc, st, b, err)
-			}
-			if err := t.requestApproval(run, inc, st); err != nil {
-				return nil, err
-			}
-			t.approvalsChanged = true
-			return nil, nil
-		}
-		a, err := t.tx.Approval(st.ApprovalID)
-		if err != nil {
-			return nil, fmt.Errorf("approval %s: %w", st.ApprovalID, err)
-		}
-		if a.State != store.ApprovalApproved {
-			return nil, fmt.Errorf("step %s of run %s is pending with approval %s %s", st.Name, run.ID, a.ID, a.State)
-		}
-		hash, err := paramsHash(st.Params)
-		if err != nil {
+		if ok, err := t.gate(run, inc, st); !ok || err != nil {
 			return nil, err
-		}
-		if hash != a.ParamsHash {
-			st.State, st.Reason = store.StepFailed, fmt.Sprintf("parameters differ from those approved in %s; not executed", a.ID)
-			t.count(run, st, metrics.ResultFailed)
-			return nil, t.endRun(run, inc, store.RunFailed, st.Reason, store.StepSkipped)
 		}
 	}
 	b, err := t.checkStep(st)
@@ -162,20 +144,54 @@ func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*nextStep, error)
 		return nil, err
 	}
 	if b != nil {
-		return nil, t.blockStep(run, inc, st, b, nil)
+		return nil, t.block(run, inc, st, b)
 	}
-	st.State, st.Attempts, st.StartedAt = store.StepRunning, st.Attempts+1, t.now
-	st.Reason = ""
-	run.State, run.UpdatedAt = store.RunRunning, t.now
-	t.event(inc, "step_started", fmt.Sprintf("step %s (%s) started, attempt %d", st.Name, st.Action, st.Attempts), run.ID, st.Name)
-	if err := t.audit(systemActor, "step.started", run.ID, "", runDetail(run, "step", st.Name, "action", st.Action, "attempt", fmt.Sprint(st.Attempts))); err != nil {
+	if err := t.moveStep(run, inc, st, store.StepRunning, note{}); err != nil {
+		return nil, err
+	}
+	if err := t.moveRun(run, inc, store.RunRunning, note{}); err != nil {
 		return nil, err
 	}
 	prev, err := t.previousResults(run)
 	if err != nil {
 		return nil, err
 	}
-	return &nextStep{run: *run, index: i, previous: prev}, nil
+	return &startedStep{run: *run, index: st.Index, previous: prev}, nil
+}
+
+// gate handles a gated step before it starts: it asks for an approval
+// when none was asked (unless remediation is paused), and checks that an
+// approved one still matches the step. It reports whether the step may go
+// on to start.
+func (t *txn) gate(run *store.Run, inc *store.Incident, st *store.Step) (bool, error) {
+	if st.ApprovalID == "" {
+		if b, err := t.checkPaused(); err != nil || b != nil {
+			if err != nil {
+				return false, err
+			}
+			return false, t.block(run, inc, st, b)
+		}
+		return false, t.requestApproval(run, inc, st)
+	}
+	a, err := t.tx.Approval(st.ApprovalID)
+	if err != nil {
+		return false, fmt.Errorf("approval %s: %w", st.ApprovalID, err)
+	}
+	if a.State != store.ApprovalApproved {
+		return false, fmt.Errorf("step %s of run %s is pending with approval %s %s", st.Name, run.ID, a.ID, a.State)
+	}
+	hash, err := stepHash(run, st)
+	if err != nil {
+		return false, err
+	}
+	if hash != a.ParamsHash {
+		why := fmt.Sprintf("the step differs from what approval %s approved; not executed", a.ID)
+		if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: why}); err != nil {
+			return false, err
+		}
+		return false, t.moveRun(run, inc, store.RunFailed, note{reason: why})
+	}
+	return true, nil
 }
 
 // checkPaused is the kill switch alone, for steps that are not starting
@@ -186,20 +202,6 @@ func (t *txn) checkPaused() (*block, error) {
 		return nil, err
 	}
 	return pausedBlock(s), nil
-}
-
-// blockStep ends a run at a step a guardrail refused.
-func (t *txn) blockStep(run *store.Run, inc *store.Incident, st *store.Step, b *block, err error) error {
-	if err != nil {
-		return err
-	}
-	st.State, st.Reason = store.StepBlocked, b.reason
-	t.count(run, st, b.result)
-	t.event(inc, "step_blocked", fmt.Sprintf("step %s blocked: %s", st.Name, b.reason), run.ID, st.Name)
-	if err := t.audit(systemActor, "step.blocked", run.ID, "", runDetail(run, "step", st.Name, "guardrail", b.guardrail, "reason", b.reason)); err != nil {
-		return err
-	}
-	return t.endRun(run, inc, store.RunBlocked, fmt.Sprintf("step %s blocked: %s", st.Name, b.reason), store.StepSkipped)
 }
 
 // completeRun ends a run whose steps have all finished.
@@ -214,7 +216,7 @@ func (t *txn) completeRun(run *store.Run, inc *store.Incident) error {
 	if len(failed) > 0 {
 		reason = fmt.Sprintf("completed; failed steps continued past: %v", failed)
 	}
-	return t.endRun(run, inc, store.RunSucceeded, reason, store.StepSkipped)
+	return t.moveRun(run, inc, store.RunSucceeded, note{reason: reason})
 }
 
 // previousResults gathers earlier results for the same (policy, target):
@@ -236,52 +238,46 @@ func (t *txn) previousResults(run *store.Run) (map[string]map[string]any, error)
 	return out, nil
 }
 
-// runStep executes a step the journal marks running, verifies it, and
-// journals the outcome. When ctx ends (shutdown) mid-step nothing more is
-// journaled: the step stays running and recovery records it interrupted.
-func (e *Engine) runStep(ctx context.Context, n *nextStep) {
+// runStep executes a step the journal marks running and verifies it. It
+// returns nil when ctx ends (shutdown) mid-step: nothing more is journaled,
+// the step stays running and recovery records it interrupted.
+func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 	run, st := n.run, n.run.Steps[n.index]
 	log := e.log.With("run", run.ID, "policy", run.Policy, "step", st.Name, "action", st.Action)
+	o := &outcome{index: n.index}
 	act, ok := e.actions[st.Action]
-	var out action.Outcome
-	var err error
 	if !ok {
-		err = fmt.Errorf("action %q is not available", st.Action)
+		o.err = fmt.Errorf("action %q is not available", st.Action)
 	} else {
 		timeout := time.Duration(st.Timeout)
-		if timeout <= 0 {
-			timeout = 5 * time.Minute
-		}
 		sctx, cancel := context.WithTimeout(ctx, timeout)
 		log.Info("step started", "attempt", st.Attempts, "timeout", timeout)
-		out, err = act.Run(sctx, action.Request{
+		o.out, o.err = act.Run(sctx, action.Request{
 			RunID: run.ID, Step: st.Name, Policy: run.Policy, Target: run.Target,
 			Params: st.Params, Labels: run.Labels, Annotations: run.Annotations,
 			Previous: n.previous, Logger: log,
 		})
 		cancel()
-		if err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && !strings.Contains(err.Error(), "timed out") {
-			err = fmt.Errorf("timed out after %s: %w", timeout, err)
+		if o.err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && !strings.Contains(o.err.Error(), "timed out") {
+			o.err = fmt.Errorf("timed out after %s: %w", fmtDuration(timeout), o.err)
 		}
 	}
 	if ctx.Err() != nil {
-		log.Warn("shutting down during a step; it will be recorded as interrupted", "err", err)
-		return
+		log.Warn("shutting down during a step; it will be recorded as interrupted", "err", o.err)
+		return nil
 	}
-	if err == nil && st.Verify != nil {
-		if jerr := e.noteVerifying(run.ID, n.index, out); jerr != nil {
+	if o.err == nil && st.Verify != nil {
+		if jerr := e.noteVerifying(run.ID, n.index, o.out); jerr != nil {
 			log.Error("journaling step output failed", "err", jerr)
 		}
-		err = e.verify(ctx, st.Verify, run.Labels)
+		o.err = e.verify(ctx, st.Verify, run.Labels)
 		if ctx.Err() != nil {
 			log.Warn("shutting down during verification; the step will be recorded as interrupted")
-			return
+			return nil
 		}
 	}
-	if jerr := e.finishStep(run.ID, n.index, out, err); jerr != nil {
-		// The step stays journaled running; recovery settles it.
-		log.Error("journaling step result failed", "err", jerr)
-	}
+	o.ended = time.Now()
+	return o
 }
 
 // noteVerifying journals an action's output before a possibly long
@@ -294,14 +290,17 @@ func (e *Engine) noteVerifying(runID string, i int, out action.Outcome) error {
 		}
 		st := &run.Steps[i]
 		st.Output = bound(out.Output, maxJournalOutput)
-		st.Reason = fmt.Sprintf("verifying: %s within %s", st.Verify.Probe, modelDuration(time.Duration(st.Verify.Within)))
+		st.Reason = fmt.Sprintf("verifying: %s within %s", st.Verify.Probe, fmtDuration(time.Duration(st.Verify.Within)))
 		return t.tx.PutRun(&run)
 	})
 }
 
-// finishStep journals a step's outcome and applies its on_failure.
-func (e *Engine) finishStep(runID string, i int, out action.Outcome, stepErr error) error {
-	return e.update(func(t *txn) error {
+// complete journals a step's outcome ahead of other transactions, applies
+// its on_failure, ends the run when that was its last step, and reports
+// whether the run is still active.
+func (e *Engine) complete(runID string, o *outcome) (bool, error) {
+	active := false
+	err := e.updateUrgent(func(t *txn) error {
 		run, err := t.tx.Run(runID)
 		if err != nil {
 			return err
@@ -310,55 +309,58 @@ func (e *Engine) finishStep(runID string, i int, out action.Outcome, stepErr err
 		if err != nil {
 			return err
 		}
-		st := &run.Steps[i]
-		if st.State != store.StepRunning {
-			return fmt.Errorf("step %s of run %s is %s, not running", st.Name, run.ID, st.State)
+		if err := t.finishStep(&run, &inc, &run.Steps[o.index], o); err != nil {
+			return err
 		}
-		result, err := normalize(out.Result)
-		if err != nil {
-			result = nil
-		}
-		st.EndedAt, st.Output, st.Result = t.now, bound(out.Output, maxJournalOutput), result
-		run.UpdatedAt = t.now
-		if stepErr == nil {
-			st.State, st.Reason = store.StepSucceeded, ""
-			t.count(&run, st, metrics.ResultSucceeded)
-			t.event(&inc, "step_succeeded", fmt.Sprintf("step %s (%s) succeeded", st.Name, st.Action), run.ID, st.Name)
-			if err := t.rememberResult(&run, st); err != nil {
+		if run.Active() && nextStep(&run) == nil {
+			// That was the last step: the run ends in the same write.
+			if err := t.completeRun(&run, &inc); err != nil {
 				return err
-			}
-			if err := t.audit(systemActor, "step.succeeded", run.ID, "", runDetail(&run, "step", st.Name)); err != nil {
-				return err
-			}
-		} else {
-			msg := bound(stepErr.Error(), maxJournalError)
-			st.State, st.Error, st.Reason = store.StepFailed, msg, "failed: "+msg
-			t.count(&run, st, metrics.ResultFailed)
-			t.event(&inc, "step_failed", fmt.Sprintf("step %s (%s) failed: %s", st.Name, st.Action, msg), run.ID, st.Name)
-			if err := t.audit(systemActor, "step.failed", run.ID, "", runDetail(&run, "step", st.Name, "error", msg, "on_failure", st.OnFailure)); err != nil {
-				return err
-			}
-			switch st.OnFailure {
-			case onFailureContinue:
-			case onFailureEscalate:
-				t.event(&inc, "escalated", fmt.Sprintf("step %s failed; escalated to humans", st.Name), run.ID, st.Name)
-				if err := t.audit(systemActor, "run.escalated", run.ID, "", runDetail(&run, "step", st.Name)); err != nil {
-					return err
-				}
-				if err := t.endRun(&run, &inc, store.RunFailed, fmt.Sprintf("step %s failed; escalated", st.Name), store.StepSkipped); err != nil {
-					return err
-				}
-			default:
-				if err := t.endRun(&run, &inc, store.RunFailed, fmt.Sprintf("step %s failed: %s", st.Name, msg), store.StepSkipped); err != nil {
-					return err
-				}
 			}
 		}
 		if err := t.tx.PutRun(&run); err != nil {
 			return err
 		}
+		active = run.Active()
 		return t.tx.PutIncident(&inc)
 	})
+	if err == nil {
+		e.m.StepRecordDelay.Observe(time.Since(o.ended).Seconds())
+	}
+	return active, err
+}
+
+// finishStep records outcome o of running step st and applies its
+// on_failure.
+func (t *txn) finishStep(run *store.Run, inc *store.Incident, st *store.Step, o *outcome) error {
+	result, err := normalize(o.out.Result)
+	if err != nil {
+		result = nil
+	}
+	st.Output, st.Result = bound(o.out.Output, maxJournalOutput), result
+	if o.err == nil {
+		if err := t.moveStep(run, inc, st, store.StepSucceeded, note{}); err != nil {
+			return err
+		}
+		return t.rememberResult(run, st)
+	}
+	msg := bound(o.err.Error(), maxJournalError)
+	st.Error = msg
+	if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: "failed: " + msg, detail: []string{"error", msg, "on_failure", st.OnFailure}}); err != nil {
+		return err
+	}
+	switch st.OnFailure {
+	case config.OnFailureContinue:
+		return nil
+	case config.OnFailureEscalate:
+		t.event(inc, "escalated", fmt.Sprintf("step %s failed; escalated to humans", st.Name), run.ID, st.Name)
+		if err := t.audit(systemActor, "run.escalated", run.ID, "", runDetail(run, "step", st.Name)); err != nil {
+			return err
+		}
+		return t.moveRun(run, inc, store.RunFailed, note{reason: fmt.Sprintf("step %s failed; escalated", st.Name)})
+	default:
+		return t.moveRun(run, inc, store.RunFailed, note{reason: fmt.Sprintf("step %s failed: %s", st.Name, msg)})
+	}
 }
 
 // rememberResult keeps a successful step's result for later runs of the

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
 )
@@ -47,13 +45,13 @@ func (t *txn) checkRun(p *policy, target string) (*block, error) {
 	}
 	if cd := time.Duration(p.cfg.Cooldown); cd > 0 && !g.LastRunAt.IsZero() && t.now.Sub(g.LastRunAt) < cd {
 		return &block{guardrail: "cooldown", result: metrics.ResultBlockedCooldown,
-			reason: fmt.Sprintf("cooldown: last run %s ago, cooldown %s", ago(t.now, g.LastRunAt), modelDuration(cd))}, nil
+			reason: fmt.Sprintf("cooldown: last run %s ago, cooldown %s", fmtDuration(t.now.Sub(g.LastRunAt)), fmtDuration(cd))}, nil
 	}
 	if mr := p.cfg.MaxRuns; mr != nil && mr.Count > 0 && mr.Window > 0 {
 		n := len(within(g.RunTimes, t.now, time.Duration(mr.Window)))
 		if n >= mr.Count {
 			return &block{guardrail: "max_runs", result: metrics.ResultBlockedMaxRuns,
-				reason: fmt.Sprintf("max_runs: %d runs in the last %s, limit %d", n, modelDuration(time.Duration(mr.Window)), mr.Count)}, nil
+				reason: fmt.Sprintf("max_runs: %d runs in the last %s, limit %d", n, fmtDuration(time.Duration(mr.Window)), mr.Count)}, nil
 		}
 	}
 	return nil, nil
@@ -91,11 +89,12 @@ func (t *txn) checkStep(st *store.Step) (*block, error) {
 	if !st.Destructive {
 		return nil, nil
 	}
-	window := t.e.window
+	g := t.e.cfg.Guardrails
+	window := time.Duration(g.DestructiveWindow)
 	recent := within(s.DestructiveTimes, t.now, window)
-	if len(recent) >= t.e.budget {
+	if len(recent) >= g.DestructiveBudget {
 		return &block{guardrail: "destructive_budget", result: metrics.ResultBlockedBudget,
-			reason: fmt.Sprintf("destructive budget: %d destructive steps in the last %s, budget %d", len(recent), modelDuration(window), t.e.budget)}, nil
+			reason: fmt.Sprintf("destructive budget: %d destructive steps in the last %s, budget %d", len(recent), fmtDuration(window), g.DestructiveBudget)}, nil
 	}
 	s.DestructiveTimes = append(recent, t.now)
 	return nil, t.tx.PutSettings(s)
@@ -119,9 +118,3 @@ func within(times []time.Time, now time.Time, window time.Duration) []time.Time 
 	}
 	return out
 }
-
-// modelDuration writes d as configuration does: 30m, 1h, 1d.
-func modelDuration(d time.Duration) string { return model.Duration(d).String() }
-
-// modelDur converts d for the journal, which writes durations as 30m, 1h.
-func modelDur(d time.Duration) model.Duration { return model.Duration(d) }

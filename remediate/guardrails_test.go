@@ -15,110 +15,120 @@ import (
 	"github.com/fruitfulplanet/drguard/metrics"
 )
 
+// guardrailCase is a guardrail that blocks a run and how it says why.
+type guardrailCase struct {
+	name   string
+	cfg    func(*config.Config)
+	dryRun bool
+	// act fires alerts; the run of "fp-last" is the one checked.
+	act        func(h *harness)
+	runState   store.RunState
+	stepState  store.StepState
+	result     string
+	reason     string
+	auditAct   string
+	guardrail  string
+	executions int
+}
+
+// guardrailCases are the guardrails TestGuardrailsBlockAndSayWhy checks.
+var guardrailCases = []guardrailCase{
+	{
+		name: "cooldown",
+		cfg:  func(c *config.Config) { c.Policies[0].Cooldown = model.Duration(30 * time.Minute) },
+		act: func(h *harness) {
+			h.fire("fp-1", labelsFor("db-1"))
+			h.waitRun("fp-1", store.RunSucceeded)
+			h.clock.Advance(3 * time.Minute)
+			h.fire("fp-last", labelsFor("db-1"))
+		},
+		runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedCooldown,
+		reason: "cooldown: last run 3m ago, cooldown 30m", auditAct: "run.blocked", guardrail: "cooldown", executions: 1,
+	},
+	{
+		name: "max_runs",
+		cfg: func(c *config.Config) {
+			c.Policies[0].MaxRuns = &config.MaxRuns{Count: 2, Window: model.Duration(time.Hour)}
+		},
+		act: func(h *harness) {
+			for _, fp := range []string{"fp-1", "fp-2"} {
+				h.fire(fp, labelsFor("db-1"))
+				h.waitRun(fp, store.RunSucceeded)
+				h.clock.Advance(time.Minute)
+			}
+			h.fire("fp-last", labelsFor("db-1"))
+		},
+		runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedMaxRuns,
+		reason: "max_runs: 2 runs in the last 1h, limit 2", auditAct: "run.blocked", guardrail: "max_runs", executions: 2,
+	},
+	{
+		name: "destructive budget",
+		cfg: func(c *config.Config) {
+			c.Guardrails.DestructiveBudget = 1
+			c.Policies[0].Steps[0].Destructive = truePtr()
+		},
+		act: func(h *harness) {
+			h.fire("fp-1", labelsFor("db-1"))
+			h.waitRun("fp-1", store.RunSucceeded)
+			h.fire("fp-last", labelsFor("db-2")) // another target: only the budget applies
+		},
+		runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedBudget,
+		reason: "destructive budget: 1 destructive steps in the last 1h, budget 1", auditAct: "step.blocked", guardrail: "destructive_budget", executions: 1,
+	},
+	{
+		name: "pause",
+		act: func(h *harness) {
+			if err := h.eng.SetPaused(context.Background(), true, "carol", "10.1.1.1:999"); err != nil {
+				h.t.Fatal(err)
+			}
+			h.fire("fp-last", labelsFor("db-1"))
+		},
+		runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedPaused,
+		reason: "paused: remediation paused by carol at 2026-03-01T12:00:00Z", auditAct: "run.blocked", guardrail: "paused",
+	},
+	{
+		name: "active run",
+		cfg: func(c *config.Config) {
+			c.Policies[0].Steps[0].Approval = config.Approval{Required: true, Expires: model.Duration(time.Hour)}
+		},
+		act: func(h *harness) {
+			h.fire("fp-1", labelsFor("db-1"))
+			h.waitRun("fp-1", store.RunAwaitingApproval)
+			h.fire("fp-last", labelsFor("db-1"))
+		},
+		runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedActive,
+		reason: `active run: run-000001 is still awaiting_approval for policy "fix" on target "db-1"`, auditAct: "run.blocked", guardrail: "active_run",
+	},
+	{
+		name: "global dry run", dryRun: true,
+		act:      func(h *harness) { h.fire("fp-last", labelsFor("db-1")) },
+		runState: store.RunDryRun, stepState: store.StepDryRun, result: metrics.ResultDryRun,
+		reason: "dry run: drguard started with --dry-run", auditAct: "run.dry_run",
+	},
+	{
+		name:     "guardrails dry run",
+		cfg:      func(c *config.Config) { c.Guardrails.DryRun = true },
+		act:      func(h *harness) { h.fire("fp-last", labelsFor("db-1")) },
+		runState: store.RunDryRun, stepState: store.StepDryRun, result: metrics.ResultDryRun,
+		reason: "dry run: guardrails.dry_run is on", auditAct: "run.dry_run",
+	},
+	{
+		name:     "policy dry run",
+		cfg:      func(c *config.Config) { c.Policies[0].DryRun = true },
+		act:      func(h *harness) { h.fire("fp-last", labelsFor("db-1")) },
+		runState: store.RunDryRun, stepState: store.StepDryRun, result: metrics.ResultDryRun,
+		reason: `dry run: policy "fix" has dry_run on`, auditAct: "run.dry_run",
+	},
+}
+
+// truePtr is a *bool for the configuration's optional flags.
+func truePtr() *bool {
+	b := true
+	return &b
+}
+
 func TestGuardrailsBlockAndSayWhy(t *testing.T) {
-	yes := true
-	tests := []struct {
-		name   string
-		cfg    func(*config.Config)
-		dryRun bool
-		// act fires alerts; the run of "fp-last" is the one checked.
-		act        func(h *harness)
-		runState   string
-		stepState  string
-		result     string
-		reason     string
-		auditAct   string
-		guardrail  string
-		executions int
-	}{
-		{
-			name: "cooldown",
-			cfg:  func(c *config.Config) { c.Policies[0].Cooldown = model.Duration(30 * time.Minute) },
-			act: func(h *harness) {
-				h.fire("fp-1", labelsFor("db-1"))
-				h.waitRun("fp-1", store.RunSucceeded)
-				h.clock.Advance(3 * time.Minute)
-				h.fire("fp-last", labelsFor("db-1"))
-			},
-			runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedCooldown,
-			reason: "cooldown: last run 3m ago, cooldown 30m", auditAct: "run.blocked", guardrail: "cooldown", executions: 1,
-		},
-		{
-			name: "max_runs",
-			cfg: func(c *config.Config) {
-				c.Policies[0].MaxRuns = &config.MaxRuns{Count: 2, Window: model.Duration(time.Hour)}
-			},
-			act: func(h *harness) {
-				for _, fp := range []string{"fp-1", "fp-2"} {
-					h.fire(fp, labelsFor("db-1"))
-					h.waitRun(fp, store.RunSucceeded)
-					h.clock.Advance(time.Minute)
-				}
-				h.fire("fp-last", labelsFor("db-1"))
-			},
-			runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedMaxRuns,
-			reason: "max_runs: 2 runs in the last 1h, limit 2", auditAct: "run.blocked", guardrail: "max_runs", executions: 2,
-		},
-		{
-			name: "destructive budget",
-			cfg: func(c *config.Config) {
-				c.Guardrails.DestructiveBudget = 1
-				c.Policies[0].Steps[0].Destructive = &yes
-			},
-			act: func(h *harness) {
-				h.fire("fp-1", labelsFor("db-1"))
-				h.waitRun("fp-1", store.RunSucceeded)
-				h.fire("fp-last", labelsFor("db-2")) // another target: only the budget applies
-			},
-			runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedBudget,
-			reason: "destructive budget: 1 destructive steps in the last 1h, budget 1", auditAct: "step.blocked", guardrail: "destructive_budget", executions: 1,
-		},
-		{
-			name: "pause",
-			act: func(h *harness) {
-				if err := h.eng.SetPaused(context.Background(), true, "carol", "10.1.1.1:999"); err != nil {
-					h.t.Fatal(err)
-				}
-				h.fire("fp-last", labelsFor("db-1"))
-			},
-			runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedPaused,
-			reason: "paused: remediation paused by carol at 2026-03-01T12:00:00Z", auditAct: "run.blocked", guardrail: "paused",
-		},
-		{
-			name: "active run",
-			cfg: func(c *config.Config) {
-				c.Policies[0].Steps[0].Approval = config.Approval{Required: true, Expires: model.Duration(time.Hour)}
-			},
-			act: func(h *harness) {
-				h.fire("fp-1", labelsFor("db-1"))
-				h.waitRun("fp-1", store.RunAwaitingApproval)
-				h.fire("fp-last", labelsFor("db-1"))
-			},
-			runState: store.RunBlocked, stepState: store.StepBlocked, result: metrics.ResultBlockedActive,
-			reason: `active run: run-000001 is still awaiting_approval for policy "fix" on target "db-1"`, auditAct: "run.blocked", guardrail: "active_run",
-		},
-		{
-			name: "global dry run", dryRun: true,
-			act:      func(h *harness) { h.fire("fp-last", labelsFor("db-1")) },
-			runState: store.RunDryRun, stepState: store.StepDryRun, result: metrics.ResultDryRun,
-			reason: "dry run: drguard started with --dry-run", auditAct: "run.dry_run",
-		},
-		{
-			name:     "guardrails dry run",
-			cfg:      func(c *config.Config) { c.Guardrails.DryRun = true },
-			act:      func(h *harness) { h.fire("fp-last", labelsFor("db-1")) },
-			runState: store.RunDryRun, stepState: store.StepDryRun, result: metrics.ResultDryRun,
-			reason: "dry run: guardrails.dry_run is on", auditAct: "run.dry_run",
-		},
-		{
-			name:     "policy dry run",
-			cfg:      func(c *config.Config) { c.Policies[0].DryRun = true },
-			act:      func(h *harness) { h.fire("fp-last", labelsFor("db-1")) },
-			runState: store.RunDryRun, stepState: store.StepDryRun, result: metrics.ResultDryRun,
-			reason: `dry run: policy "fix" has dry_run on`, auditAct: "run.dry_run",
-		},
-	}
-	for _, tc := range tests {
+	for _, tc := range guardrailCases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			h.dryRun = tc.dryRun

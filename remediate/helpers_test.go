@@ -45,35 +45,11 @@ type harness struct {
 	done   chan error
 }
 
-// defaultConfig is a configuration with the defaults the loader would set.
+// defaultConfig is a configuration with the defaults the loader sets, and
+// a step timeout short enough for tests.
 func defaultConfig(policies ...config.Policy) *config.Config {
-	c := &config.Config{Guardrails: config.Guardrails{
-		DestructiveBudget: 3,
-		DestructiveWindow: model.Duration(time.Hour),
-		ApprovalExpiry:    model.Duration(time.Hour),
-		StepTimeout:       model.Duration(30 * time.Second),
-	}}
-	for _, p := range policies {
-		if p.TargetLabel == "" {
-			p.TargetLabel = "target"
-		}
-		for i := range p.Steps {
-			st := &p.Steps[i]
-			if st.Name == "" {
-				st.Name = fmt.Sprintf("%s-%d", st.Action, i)
-			}
-			if st.Timeout == 0 {
-				st.Timeout = c.Guardrails.StepTimeout
-			}
-			if st.Approval.Required && st.Approval.Expires == 0 {
-				st.Approval.Expires = c.Guardrails.ApprovalExpiry
-			}
-			if st.OnFailure == "" {
-				st.OnFailure = onFailureAbort
-			}
-		}
-		c.Policies = append(c.Policies, p)
-	}
+	c := &config.Config{Guardrails: config.Guardrails{StepTimeout: model.Duration(30 * time.Second)}, Policies: policies}
+	config.ApplyDefaults(c)
 	return c
 }
 
@@ -102,6 +78,7 @@ func (h *harness) open() {
 		h.t.Fatalf("open store: %v", err)
 	}
 	h.store = st
+	config.ApplyDefaults(h.cfg) // as the loader does, after a test's changes
 	h.reg = prometheus.NewRegistry()
 	h.m = metrics.NewRemediation(h.reg)
 	eng, err := New(Options{
@@ -112,6 +89,7 @@ func (h *harness) open() {
 		h.t.Fatalf("new engine: %v", err)
 	}
 	eng.tick = 20 * time.Millisecond
+	eng.approvalSettle = 0 // the daemon's second is covered end to end (internal/app)
 	h.eng = eng
 }
 
@@ -221,7 +199,7 @@ func (h *harness) hasIncident(fp string) bool {
 }
 
 // waitRun waits until the fingerprint's only run reaches state.
-func (h *harness) waitRun(fp, state string) store.Run {
+func (h *harness) waitRun(fp string, state store.RunState) store.Run {
 	h.t.Helper()
 	var last store.Run
 	h.eventually(fmt.Sprintf("run of %s to be %s", fp, state), func() bool {
@@ -282,7 +260,7 @@ func testActions(t *testing.T) map[string]action.Action {
 	t.Helper()
 	out := map[string]action.Action{}
 	for name, build := range action.Registry {
-		a, err := build(action.Deps{Logger: testLogger(t)})
+		a, err := build.New(action.Deps{Logger: testLogger(t)})
 		if err != nil {
 			t.Fatalf("build action %s: %v", name, err)
 		}

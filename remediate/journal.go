@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
-// systemActor is the audit actor for what drguard does by itself.
-const systemActor = "drguard"
+// systemActor is the audit actor for what drguard does by itself; check
+// refuses a user with this name.
+const systemActor = config.SystemActor
 
 // Bounds on what the journal keeps of a step's output and error.
 const (
@@ -34,8 +38,11 @@ func (t *txn) event(inc *store.Incident, kind, msg, runID, step string) {
 	inc.Timeline = append(inc.Timeline, store.Event{Time: t.now, Kind: kind, Message: msg, RunID: runID, Step: step})
 }
 
-// audit appends an entry to the audit log.
+// audit appends an entry to the audit log; an empty actor is drguard.
 func (t *txn) audit(actor, act, subject, remote string, detail map[string]string) error {
+	if actor == "" {
+		actor = systemActor
+	}
 	return t.tx.Audit(store.AuditEntry{Time: t.now, Actor: actor, Action: act, Subject: subject, Remote: remote, Detail: detail})
 }
 
@@ -45,54 +52,19 @@ func (t *txn) count(run *store.Run, st *store.Step, result string) {
 	t.fx.add(func() { t.e.m.Steps.WithLabelValues(policy, act, result).Inc() })
 }
 
-// wake wakes the engine's loops once the transaction commits.
-func (t *txn) wake() { t.fx.add(t.e.Wake) }
+// enqueue queues a run for the workers once the transaction commits.
+func (t *txn) enqueue(runID string) { t.fx.add(func() { t.e.queue.Add(runID) }) }
 
-// runDetail is the audit detail common to a run's entries.
+// runDetail is the audit detail common to a run's entries, with extra
+// key, value pairs; empty values are left out.
 func runDetail(run *store.Run, extra ...string) map[string]string {
 	d := map[string]string{"policy": run.Policy, "target": run.Target, "incident": run.IncidentID}
 	for i := 0; i+1 < len(extra); i += 2 {
-		d[extra[i]] = extra[i+1]
-	}
-	return d
-}
-
-// endRun moves an active run to a final state: steps that had not
-// started get skipState (skipped, blocked, …), the (policy, target) guard
-// is released, the incident's timeline says so, and the incident resolves
-// if its alert has resolved and no other run is active. The caller writes
-// run and inc.
-func (t *txn) endRun(run *store.Run, inc *store.Incident, state, reason, skipState string) error {
-	run.State = state
-	if reason != "" {
-		run.Reason = reason
-	}
-	run.UpdatedAt, run.EndedAt = t.now, t.now
-	for i := range run.Steps {
-		st := &run.Steps[i]
-		if st.State == store.StepPending || st.State == store.StepAwaitingApproval {
-			st.State = skipState
-			if st.Reason == "" {
-				st.Reason = "not run: " + reason
-			}
+		if extra[i+1] != "" {
+			d[extra[i]] = extra[i+1]
 		}
 	}
-	if err := t.releaseGuard(run); err != nil {
-		return err
-	}
-	msg := fmt.Sprintf("run %s (%s on %q) ended %s", run.ID, run.Policy, run.Target, state)
-	if reason != "" {
-		msg += ": " + reason
-	}
-	t.event(inc, "run_ended", msg, run.ID, "")
-	if err := t.audit(systemActor, "run."+state, run.ID, "", runDetail(run, "reason", reason)); err != nil {
-		return err
-	}
-	log := t.e.log
-	t.fx.add(func() {
-		log.Info("run ended", "run", run.ID, "policy", run.Policy, "target", run.Target, "state", state, "reason", reason)
-	})
-	return t.maybeResolveIncident(inc, run.ID)
+	return d
 }
 
 // releaseGuard clears the (policy, target) pair's active run if it is run.
@@ -159,23 +131,34 @@ func pendingApprovals(tx *store.Tx) ([]store.Approval, error) {
 	}
 	var out []store.Approval
 	for _, r := range runs {
-		if r.State != store.RunAwaitingApproval {
+		st := awaitingStep(&r, "")
+		if st == nil {
 			continue
 		}
-		for _, st := range r.Steps {
-			if st.State != store.StepAwaitingApproval || st.ApprovalID == "" {
-				continue
-			}
-			a, err := tx.Approval(st.ApprovalID)
-			if err != nil {
-				return nil, fmt.Errorf("approval %s of run %s: %w", st.ApprovalID, r.ID, err)
-			}
-			if a.State == store.ApprovalPending {
-				out = append(out, a)
-			}
+		a, err := tx.Approval(st.ApprovalID)
+		if err != nil {
+			return nil, fmt.Errorf("approval %s of run %s: %w", st.ApprovalID, r.ID, err)
+		}
+		if a.State == store.ApprovalPending {
+			out = append(out, a)
 		}
 	}
 	return out, nil
+}
+
+// awaitingStep returns the step of run that waits for approval id (any
+// approval when id is ""), or nil.
+func awaitingStep(run *store.Run, id string) *store.Step {
+	if run.State != store.RunAwaitingApproval {
+		return nil
+	}
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		if st.State == store.StepAwaitingApproval && st.ApprovalID != "" && (id == "" || st.ApprovalID == id) {
+			return st
+		}
+	}
+	return nil
 }
 
 // bound cuts s to at most n bytes, saying how much it dropped.
@@ -186,15 +169,11 @@ func bound(s string, n int) string {
 	return fmt.Sprintf("%s…[truncated %d bytes]", s[:n], len(s)-n)
 }
 
-// ago formats the time since t for reasons such as "last run 3m ago".
-func ago(now, t time.Time) string {
-	return fmtDuration(now.Sub(t))
-}
-
-// fmtDuration formats d the way configuration writes durations (30m, 1h).
+// fmtDuration writes d the way configuration writes durations (30m, 1h,
+// 1d), to the second; durations under a second in milliseconds.
 func fmtDuration(d time.Duration) string {
 	if d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
-	return modelDuration(d.Round(time.Second))
+	return model.Duration(d.Round(time.Second)).String()
 }

@@ -107,11 +107,8 @@ func NewStatusUpdater(o StatusUpdaterOptions) (*StatusUpdater, error) {
 			}
 			sn.matchers = append(sn.matchers, pm)
 		}
-		if sn.cfg.StatusInterval <= 0 {
-			sn.cfg.StatusInterval = config.DefaultStatusInterval
-		}
-		if sn.cfg.RecoveryInterval <= 0 {
-			sn.cfg.RecoveryInterval = config.DefaultRecoveryInterval
+		if sn.cfg.StatusInterval <= 0 || sn.cfg.RecoveryInterval <= 0 {
+			return nil, fmt.Errorf("notifier %s: status_interval and recovery_interval are unset: the configuration's defaults were not applied", n.Name)
 		}
 		u.notifiers = append(u.notifiers, sn)
 	}

@@ -7,26 +7,17 @@ import (
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
-	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 )
 
-// What a step does when it fails.
-const (
-	onFailureAbort    = "abort"
-	onFailureContinue = "continue"
-	onFailureEscalate = "escalate"
-)
-
 // policy is a configured policy with its matchers compiled and its steps'
-// defaults and action properties settled.
+// action properties settled.
 type policy struct {
-	cfg         config.Policy
-	matchers    []*labels.Matcher
-	targetLabel string
-	steps       []stepPlan
+	cfg      config.Policy
+	matchers []*labels.Matcher
+	steps    []stepPlan
 }
 
 // stepPlan is one configured step, ready to be copied into a run.
@@ -38,22 +29,24 @@ type stepPlan struct {
 	idempotent      bool
 	timeout         time.Duration
 	approval        bool
+	approvals       int
 	approvalExpires time.Duration
 	onFailure       string
 	verify          *config.Verify
 }
 
-// compilePolicy checks one policy against the actions and fills defaults
-// that the config loader would normally have set.
-func compilePolicy(p config.Policy, g config.Guardrails, actions map[string]action.Action) (*policy, error) {
+// compilePolicy checks one policy against the actions. The configuration
+// has its defaults already (the loader, or config.ApplyDefaults, sets
+// them); a setting left without one is an error here, not a guess.
+func compilePolicy(p config.Policy, fourEyes bool, actions map[string]action.Action) (*policy, error) {
 	if p.Name == "" {
 		return nil, errors.New("policy without a name")
 	}
-	cp := &policy{cfg: p, targetLabel: p.TargetLabel}
-	if cp.targetLabel == "" {
-		cp.targetLabel = "target"
-	}
+	cp := &policy{cfg: p}
 	var errs []error
+	if p.TargetLabel == "" || p.OnResolved == "" {
+		errs = append(errs, fmt.Errorf("policy %q: target_label and on_resolved are unset: the configuration's defaults were not applied", p.Name))
+	}
 	for _, s := range p.Matchers {
 		ms, err := labels.ParseMatchers(s)
 		if err != nil {
@@ -65,8 +58,8 @@ func compilePolicy(p config.Policy, g config.Guardrails, actions map[string]acti
 	if len(p.Steps) == 0 {
 		errs = append(errs, fmt.Errorf("policy %q: no steps", p.Name))
 	}
-	for i, s := range p.Steps {
-		sp, err := compileStep(p.Name, i, s, g, actions)
+	for _, s := range p.Steps {
+		sp, err := compileStep(p.Name, s, fourEyes, actions)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -79,19 +72,17 @@ func compilePolicy(p config.Policy, g config.Guardrails, actions map[string]acti
 	return cp, nil
 }
 
-func compileStep(policyName string, i int, s config.Step, g config.Guardrails, actions map[string]action.Action) (stepPlan, error) {
+func compileStep(policyName string, s config.Step, fourEyes bool, actions map[string]action.Action) (stepPlan, error) {
 	sp := stepPlan{
 		name:            s.Name,
 		action:          s.Action,
 		params:          s.Params,
 		timeout:         time.Duration(s.Timeout),
 		approval:        s.Approval.Required,
+		approvals:       s.Approval.Approvals,
 		approvalExpires: time.Duration(s.Approval.Expires),
 		onFailure:       s.OnFailure,
 		verify:          s.Verify,
-	}
-	if sp.name == "" {
-		sp.name = s.Action + "-" + strconv.Itoa(i)
 	}
 	where := fmt.Sprintf("policy %q step %q", policyName, sp.name)
 	act, ok := actions[s.Action]
@@ -112,32 +103,18 @@ func compileStep(policyName string, i int, s config.Step, g config.Guardrails, a
 	if s.Idempotent != nil {
 		sp.idempotent = *s.Idempotent
 	}
-	if sp.timeout <= 0 {
-		sp.timeout = time.Duration(g.StepTimeout)
+	if sp.approval && fourEyes && sp.destructive {
+		// Four-eyes: a destructive gated step needs two people.
+		sp.approvals = max(sp.approvals, 2)
 	}
-	if sp.timeout <= 0 {
-		sp.timeout = 5 * time.Minute
-	}
-	if sp.approval && sp.approvalExpires <= 0 {
-		sp.approvalExpires = time.Duration(g.ApprovalExpiry)
-		if sp.approvalExpires <= 0 {
-			sp.approvalExpires = time.Hour
-		}
+	if sp.name == "" || sp.timeout <= 0 || sp.onFailure == "" || sp.approval && (sp.approvals < 1 || sp.approvalExpires <= 0) ||
+		sp.verify != nil && sp.verify.Within <= 0 {
+		return sp, fmt.Errorf("%s: name, timeout, on_failure, approval or verify settings are unset: the configuration's defaults were not applied", where)
 	}
 	switch sp.onFailure {
-	case "":
-		sp.onFailure = onFailureAbort
-	case onFailureAbort, onFailureContinue, onFailureEscalate:
+	case config.OnFailureAbort, config.OnFailureContinue, config.OnFailureEscalate:
 	default:
 		return sp, fmt.Errorf("%s: on_failure %q: want abort, continue or escalate", where, sp.onFailure)
-	}
-	if v := sp.verify; v != nil {
-		if v.Probe == "" {
-			return sp, fmt.Errorf("%s: verify needs a probe", where)
-		}
-		if v.Within <= 0 {
-			sp.verify = &config.Verify{Probe: v.Probe, Within: model.Duration(sp.timeout)}
-		}
 	}
 	return sp, nil
 }
@@ -156,7 +133,7 @@ func (p *policy) matches(ls map[string]string) bool {
 // target is the value of the policy's target label, else of instance, else
 // of service, else "".
 func (p *policy) target(ls map[string]string) string {
-	for _, name := range []string{p.targetLabel, "instance", "service"} {
+	for _, name := range []string{p.cfg.TargetLabel, "instance", "service"} {
 		if v := ls[name]; v != "" {
 			return v
 		}

@@ -7,69 +7,109 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/store"
-	"github.com/fruitfulplanet/drguard/metrics"
 )
 
-// outboxBatch is how many alerts one transaction processes.
-const outboxBatch = 256
+// Batches of the outbox: how many alerts one transaction processes, fewer
+// while steps execute, so that a finished step's transaction never waits
+// long behind one.
+const (
+	outboxBatch     = 256
+	outboxBatchBusy = 8
+)
 
 // processOutbox processes every alert in the outbox in arrival order. An
 // alert leaves the outbox in the transaction that records its effects, so
-// processing after a crash picks up exactly where it stopped.
+// processing after a crash picks up exactly where it stopped. A backlog is
+// paced, so that webhook intake (which must answer quickly) keeps the CPU
+// and the disk.
 func (e *Engine) processOutbox(ctx context.Context) error {
 	for ctx.Err() == nil {
-		alerts, err := e.store.PendingAlerts(outboxBatch)
+		n, _, err := e.processBatch()
 		if err != nil {
 			return err
 		}
-		if len(alerts) == 0 {
+		if n == 0 {
 			// Caught up: let the outbox drop what the journal has taken.
 			return e.store.TrimOutbox(ctx)
 		}
-		err = e.update(func(t *txn) error {
-			for _, a := range alerts {
-				if err := t.processAlert(a); err != nil {
-					return fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
-				}
+		if n == outboxBatch {
+			select {
+			case <-ctx.Done():
+			case <-time.After(settle):
 			}
-			return nil
-		})
-		if err == nil {
-			if len(alerts) == outboxBatch {
-				// A backlog: pace it, so that webhook intake (which
-				// must answer quickly) keeps the CPU and the disk.
-				select {
-				case <-ctx.Done():
-				case <-time.After(settle):
-				}
-			}
-			continue
-		}
-		// One alert spoiled the batch; process them one by one so the
-		// others are not held back. An alert that keeps failing goes to
-		// the dead-letter bucket (kept, audited) instead of stalling the
-		// outbox behind it.
-		e.log.Warn("outbox batch failed; processing alerts one at a time", "err", err)
-		for _, a := range alerts {
-			err := e.update(func(t *txn) error { return t.processAlert(a) })
-			if err == nil {
-				delete(e.failures, a.Seq)
-				continue
-			}
-			e.failures[a.Seq]++
-			if e.failures[a.Seq] < maxAlertAttempts {
-				return fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
-			}
-			reason := fmt.Sprintf("processing failed %d times: %v", maxAlertAttempts, err)
-			if derr := e.deadLetter(a, reason); derr != nil {
-				return fmt.Errorf("alert %d (%s): %w; dead-lettering it: %v", a.Seq, a.Fingerprint, err, derr)
-			}
-			delete(e.failures, a.Seq)
 		}
 	}
 	return nil
+}
+
+// catchUp processes, without pacing, the alerts the outbox acknowledged
+// before it was called, so that a decision or a step start that follows
+// knows of every resolution answered 200 before it. It stops at the first
+// alert received after it began: the outbox is in commit order, and an
+// alert is received before it is committed, so every alert acknowledged
+// earlier is behind it. Under a storm it does not chase new arrivals.
+func (e *Engine) catchUp(ctx context.Context) error {
+	began := time.Now()
+	for ctx.Err() == nil {
+		n, last, err := e.processBatch()
+		if err != nil || n == 0 || last.After(began) {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// processBatch processes the oldest alerts of the outbox in one
+// transaction and returns how many, and when the last was received. When
+// the batch fails its alerts are
+// processed one by one, so one bad alert does not hold back the others;
+// an alert that keeps failing goes to the dead-letter bucket (kept,
+// audited) instead of stalling the outbox behind it.
+func (e *Engine) processBatch() (int, time.Time, error) {
+	e.outboxMu.Lock()
+	defer e.outboxMu.Unlock()
+	limit := outboxBatch
+	if e.busy.Load() > 0 {
+		limit = outboxBatchBusy
+	}
+	alerts, err := e.store.PendingAlerts(limit)
+	if err != nil || len(alerts) == 0 {
+		return 0, time.Time{}, err
+	}
+	last := alerts[len(alerts)-1].ReceivedAt
+	err = e.update(func(t *txn) error {
+		for _, a := range alerts {
+			if err := t.processAlert(a); err != nil {
+				return fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return len(alerts), last, nil
+	}
+	e.log.Warn("outbox batch failed; processing alerts one at a time", "err", err)
+	for _, a := range alerts {
+		err := e.update(func(t *txn) error { return t.processAlert(a) })
+		if err == nil {
+			delete(e.failures, a.Seq)
+			continue
+		}
+		e.failures[a.Seq]++
+		if e.failures[a.Seq] < maxAlertAttempts {
+			return 0, last, fmt.Errorf("alert %d (%s): %w", a.Seq, a.Fingerprint, err)
+		}
+		reason := fmt.Sprintf("processing failed %d times: %v", maxAlertAttempts, err)
+		if derr := e.deadLetter(a, reason); derr != nil {
+			return 0, last, fmt.Errorf("alert %d (%s): %w; dead-lettering it: %v", a.Seq, a.Fingerprint, err, derr)
+		}
+		delete(e.failures, a.Seq)
+	}
+	return len(alerts), last, nil
 }
 
 // maxAlertAttempts is how often processing of one alert is tried before it
@@ -80,12 +120,11 @@ const maxAlertAttempts = 3
 // keeping it in the journal with an audit entry.
 func (e *Engine) deadLetter(a store.Alert, reason string) error {
 	e.log.Error("alert moved to the dead-letter bucket", "seq", a.Seq, "fingerprint", a.Fingerprint, "reason", reason)
-	return e.store.Update(func(tx *store.Tx) error {
-		if err := tx.DeadLetter(a.Seq, reason); err != nil {
+	return e.update(func(t *txn) error {
+		if err := t.tx.DeadLetter(a.Seq, reason); err != nil {
 			return err
 		}
-		return tx.Audit(store.AuditEntry{Actor: "drguard", Action: "alert.dead_letter", Subject: a.Fingerprint,
-			Detail: map[string]string{"seq": fmt.Sprint(a.Seq), "reason": reason}})
+		return t.audit(systemActor, "alert.dead_letter", a.Fingerprint, "", map[string]string{"seq": fmt.Sprint(a.Seq), "reason": reason})
 	})
 }
 
@@ -163,7 +202,7 @@ func (t *txn) openIncident(a store.Alert, key string, seen time.Time) error {
 			continue
 		}
 		matched++
-		run, err := t.planRun(p, &inc, summary)
+		run, err := t.planRun(p, &inc, summary, systemActor)
 		if err != nil {
 			return fmt.Errorf("policy %q: %w", p.cfg.Name, err)
 		}
@@ -175,12 +214,13 @@ func (t *txn) openIncident(a store.Alert, key string, seen time.Time) error {
 	return t.tx.PutIncident(&inc)
 }
 
-// planRun journals a run of p for inc: pending when it may start, or
-// blocked, failed (a parameter did not render) or dry_run, which are final.
-func (t *txn) planRun(p *policy, inc *store.Incident, summary string) (*store.Run, error) {
+// planRun journals a run of p for inc, requested by requestedBy (drguard
+// for a run an alert started): pending when it may start, or blocked,
+// failed (a parameter did not render) or dry_run, which are final.
+func (t *txn) planRun(p *policy, inc *store.Incident, summary, requestedBy string) (*store.Run, error) {
 	target := p.target(inc.Labels)
 	run := &store.Run{
-		IncidentID: inc.ID, Policy: p.cfg.Name, Target: target, State: store.RunPending,
+		IncidentID: inc.ID, Policy: p.cfg.Name, Target: target, RequestedBy: requestedBy, OnResolved: p.cfg.OnResolved,
 		Labels: inc.Labels, Annotations: inc.Annotations, CreatedAt: t.now, UpdatedAt: t.now,
 	}
 	dry, dryWhy := t.e.dryRun, t.e.dryRunWhy
@@ -196,52 +236,20 @@ func (t *txn) planRun(p *policy, inc *store.Incident, summary string) (*store.Ru
 		Incident: TemplateIncident{ID: inc.ID, Fingerprint: inc.Fingerprint, StartsAt: inc.StartsAt, Summary: summary},
 		Run:      TemplateRun{ID: run.ID}, Target: target, Policy: p.cfg.Name,
 	}
-	var renderErrs []string
-	for i, sp := range p.steps {
-		st := sp.journalStep(i)
-		params, err := renderParams(sp.params, data)
-		if err != nil {
-			st.State, st.Error = store.StepFailed, bound(err.Error(), maxJournalError)
-			st.Reason = "parameters did not render"
-			renderErrs = append(renderErrs, fmt.Sprintf("step %s: %v", st.Name, err))
-		}
-		st.Params = params
-		run.Steps = append(run.Steps, st)
-	}
+	renderErrs := renderSteps(p, run, data)
 	b, err := t.checkRun(p, target)
 	if err != nil {
 		return nil, err
 	}
 	switch {
 	case b != nil:
-		err = t.blockRun(run, inc, b)
+		err = t.block(run, inc, nil, b)
 	case len(renderErrs) > 0:
-		for i := range run.Steps {
-			if run.Steps[i].State == store.StepFailed {
-				t.count(run, &run.Steps[i], metrics.ResultFailed)
-			}
-		}
-		err = t.finishPlanned(run, inc, store.RunFailed, "parameters did not render: "+strings.Join(renderErrs, "; "), store.StepSkipped)
+		err = t.planFailed(run, inc, renderErrs)
 	case dry:
-		for i := range run.Steps {
-			st := &run.Steps[i]
-			st.State, st.Reason = store.StepDryRun, dryWhy
-			if st.ApprovalRequired {
-				st.Reason += "; would wait for approval"
-			}
-			if st.Destructive {
-				st.Reason += "; destructive"
-			}
-			t.count(run, st, metrics.ResultDryRun)
-		}
-		err = t.finishPlanned(run, inc, store.RunDryRun, dryWhy+"; nothing was executed", store.StepDryRun)
+		err = t.planDryRun(run, inc, dryWhy)
 	default:
-		if err := t.recordRunStart(p, target, run.ID); err != nil {
-			return nil, err
-		}
-		t.event(inc, "run_started", fmt.Sprintf("run %s of policy %s on %q planned with %d steps", run.ID, p.cfg.Name, target, len(run.Steps)), run.ID, "")
-		err = t.audit(systemActor, "run.created", run.ID, "", runDetail(run))
-		t.wake()
+		err = t.planPending(p, run, inc)
 	}
 	if err != nil {
 		return nil, err
@@ -249,47 +257,103 @@ func (t *txn) planRun(p *policy, inc *store.Incident, summary string) (*store.Ru
 	return run, t.tx.PutRun(run)
 }
 
-// blockRun ends a run that a guardrail refused: every step is blocked with
-// the reason and counted with the guardrail's result.
-func (t *txn) blockRun(run *store.Run, inc *store.Incident, b *block) error {
-	for i := range run.Steps {
-		st := &run.Steps[i]
-		st.State, st.Reason = store.StepBlocked, b.reason
-		t.count(run, st, b.result)
+// renderSteps adds p's steps to run, their parameters rendered over data,
+// and returns the rendering errors by step index.
+func renderSteps(p *policy, run *store.Run, data TemplateData) map[int]error {
+	errs := map[int]error{}
+	for i, sp := range p.steps {
+		st := sp.journalStep(i)
+		params, err := renderParams(sp.params, data)
+		if err != nil {
+			errs[i] = err
+		}
+		st.Params = params
+		run.Steps = append(run.Steps, st)
 	}
-	t.event(inc, "run_blocked", fmt.Sprintf("run %s of policy %s on %q blocked: %s", run.ID, run.Policy, run.Target, b.reason), run.ID, "")
-	if err := t.audit(systemActor, "run.blocked", run.ID, "", runDetail(run, "guardrail", b.guardrail, "reason", b.reason)); err != nil {
-		return err
-	}
-	run.State, run.Reason = store.RunBlocked, b.reason
-	run.UpdatedAt, run.EndedAt = t.now, t.now
-	log := t.e.log
-	t.fx.add(func() {
-		log.Warn("run blocked by guardrail", "run", run.ID, "policy", run.Policy, "target", run.Target, "guardrail", b.guardrail, "reason", b.reason)
-	})
-	return nil
+	return errs
 }
 
-// finishPlanned ends a run that never became active.
-func (t *txn) finishPlanned(run *store.Run, inc *store.Incident, state, reason, skip string) error {
-	t.event(inc, "run_"+state, fmt.Sprintf("run %s of policy %s on %q: %s", run.ID, run.Policy, run.Target, reason), run.ID, "")
+// planPending makes a new run pending and queues it.
+func (t *txn) planPending(p *policy, run *store.Run, inc *store.Incident) error {
 	for i := range run.Steps {
-		if run.Steps[i].State == store.StepPending {
-			run.Steps[i].State = skip
+		if err := t.moveStep(run, inc, &run.Steps[i], store.StepPending, note{}); err != nil {
+			return err
 		}
 	}
-	run.State, run.Reason = state, reason
-	run.UpdatedAt, run.EndedAt = t.now, t.now
-	return t.audit(systemActor, "run."+state, run.ID, "", runDetail(run, "reason", reason))
+	if err := t.recordRunStart(p, run.Target, run.ID); err != nil {
+		return err
+	}
+	t.enqueue(run.ID)
+	return t.moveRun(run, inc, store.RunPending, note{})
 }
 
-// journalStep is the step as a new run records it.
+// planFailed ends a new run whose parameters did not render.
+func (t *txn) planFailed(run *store.Run, inc *store.Incident, errs map[int]error) error {
+	var msgs []string
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		err, bad := errs[i]
+		if !bad {
+			continue
+		}
+		st.Error = bound(err.Error(), maxJournalError)
+		msgs = append(msgs, fmt.Sprintf("step %s: %v", st.Name, err))
+		if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: "parameters did not render"}); err != nil {
+			return err
+		}
+	}
+	return t.moveRun(run, inc, store.RunFailed, note{reason: "parameters did not render: " + strings.Join(msgs, "; ")})
+}
+
+// planDryRun ends a new run of a dry run: each step says what it would
+// have done.
+func (t *txn) planDryRun(run *store.Run, inc *store.Incident, why string) error {
+	for i := range run.Steps {
+		st := &run.Steps[i]
+		reason := why
+		if st.ApprovalRequired {
+			reason += "; would wait for approval"
+		}
+		if st.Destructive {
+			reason += "; destructive"
+		}
+		if err := t.moveStep(run, inc, st, store.StepDryRun, note{reason: reason}); err != nil {
+			return err
+		}
+	}
+	return t.moveRun(run, inc, store.RunDryRun, note{reason: why + "; nothing was executed"})
+}
+
+// block ends a run that a guardrail refused: the step st it stopped at, or
+// every step of a new run (st nil), is blocked with the guardrail's reason
+// and counted with its result.
+func (t *txn) block(run *store.Run, inc *store.Incident, st *store.Step, b *block) error {
+	n := note{reason: b.reason, result: b.result, detail: []string{"guardrail", b.guardrail}}
+	reason := b.reason
+	if st != nil {
+		if err := t.moveStep(run, inc, st, store.StepBlocked, n); err != nil {
+			return err
+		}
+		reason = fmt.Sprintf("step %s blocked: %s", st.Name, b.reason)
+	} else {
+		for i := range run.Steps {
+			if err := t.moveStep(run, inc, &run.Steps[i], store.StepBlocked, n); err != nil {
+				return err
+			}
+		}
+	}
+	n.reason = reason
+	return t.moveRun(run, inc, store.RunBlocked, n)
+}
+
+// journalStep is the step as a new run records it, in the state of a
+// step being planned.
 func (sp stepPlan) journalStep(i int) store.Step {
 	st := store.Step{
-		Index: i, Name: sp.name, Action: sp.action, State: store.StepPending,
+		Index: i, Name: sp.name, Action: sp.action,
 		Destructive: sp.destructive, Idempotent: sp.idempotent,
-		Timeout: modelDur(sp.timeout), ApprovalRequired: sp.approval,
-		ApprovalExpires: modelDur(sp.approvalExpires), OnFailure: sp.onFailure,
+		Timeout: model.Duration(sp.timeout), ApprovalRequired: sp.approval, Approvals: sp.approvals,
+		ApprovalExpires: model.Duration(sp.approvalExpires), OnFailure: sp.onFailure,
 	}
 	if sp.verify != nil {
 		st.Verify = &store.StepVerify{Probe: sp.verify.Probe, Within: sp.verify.Within}
@@ -297,11 +361,12 @@ func (sp stepPlan) journalStep(i int) store.Step {
 	return st
 }
 
-// resolveAlert records that an incident's alert resolved. Nothing starts;
-// runs waiting for approval and runs that have not started any step become
-// obsolete (no remediation starts on a cleared condition); runs already in
-// progress finish, but a gated step of theirs is not offered for approval.
-// The incident resolves now if no run is active, else when the last ends.
+// resolveAlert records that an incident's alert resolved. Nothing starts.
+// A run waiting for approval becomes obsolete (its approval with it), and
+// so does a run between steps whose next step may not start on a resolved
+// alert (stale): a run with a step executing finishes that step, and its
+// next step is checked before it starts. The incident resolves now if no
+// run is active, else when the last ends.
 func (t *txn) resolveAlert(inc *store.Incident, a store.Alert) error {
 	inc.AlertStatus = string(detect.StatusResolved)
 	inc.AlertEndsAt = a.EndsAt
@@ -311,10 +376,15 @@ func (t *txn) resolveAlert(inc *store.Incident, a store.Alert) error {
 		if err != nil {
 			return fmt.Errorf("run %s: %w", id, err)
 		}
-		if !run.Active() || (run.State != store.RunAwaitingApproval && started(&run)) {
+		st := nextStep(&run)
+		if !run.Active() || st == nil || st.State == store.StepRunning {
 			continue
 		}
-		if err := t.obsoleteRun(&run, inc, "the alert resolved"); err != nil {
+		why := stale(&run, inc, st)
+		if why == "" {
+			continue
+		}
+		if err := t.obsoleteRun(&run, inc, why); err != nil {
 			return err
 		}
 		if err := t.tx.PutRun(&run); err != nil {
@@ -322,14 +392,4 @@ func (t *txn) resolveAlert(inc *store.Incident, a store.Alert) error {
 		}
 	}
 	return t.maybeResolveIncident(inc, "")
-}
-
-// started reports whether any step of run has begun executing.
-func started(run *store.Run) bool {
-	for _, st := range run.Steps {
-		if st.Attempts > 0 || (st.State != store.StepPending && st.State != store.StepAwaitingApproval) {
-			return true
-		}
-	}
-	return false
 }

@@ -5,7 +5,6 @@ import (
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/store"
-	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // recover settles what a crash (or shutdown) left mid-flight, then sets
@@ -33,44 +32,38 @@ func (e *Engine) recover() error {
 	return e.syncGauges()
 }
 
+// recoverRun settles the step of run that a previous process left
+// running.
 func (t *txn) recoverRun(run *store.Run) error {
-	var st *store.Step
-	for i := range run.Steps {
-		if run.Steps[i].State == store.StepRunning {
-			st = &run.Steps[i]
-			break
-		}
-	}
-	if st == nil {
+	st := nextStep(run)
+	if st == nil || st.State != store.StepRunning {
 		return nil
 	}
 	inc, err := t.tx.Incident(run.IncidentID)
 	if err != nil {
 		return fmt.Errorf("incident %s: %w", run.IncidentID, err)
 	}
-	t.count(run, st, metrics.ResultInterrupted)
-	run.UpdatedAt = t.now
+	attempt := []string{"attempt", fmt.Sprint(st.Attempts)}
 	if st.Idempotent {
-		st.State = store.StepPending
-		st.Reason = fmt.Sprintf("interrupted by a restart during attempt %d; retrying (idempotent)", st.Attempts)
-		run.State = store.RunPending
-		t.event(&inc, "interrupted", fmt.Sprintf("step %s was interrupted by a restart; retrying it because it is idempotent", st.Name), run.ID, st.Name)
-		if err := t.audit(systemActor, "step.interrupted", run.ID, "", runDetail(run, "step", st.Name, "attempt", fmt.Sprint(st.Attempts), "retry", "true")); err != nil {
+		why := fmt.Sprintf("interrupted by a restart during attempt %d; retrying it because it is idempotent", st.Attempts)
+		if err := t.moveStep(run, &inc, st, store.StepPending, note{reason: why, detail: append(attempt, "retry", "true")}); err != nil {
+			return err
+		}
+		if err := t.moveRun(run, &inc, store.RunPending, note{}); err != nil {
 			return err
 		}
 	} else {
-		st.State, st.EndedAt = store.StepInterrupted, t.now
-		st.Reason = "interrupted by a restart; not re-run because the step is not idempotent"
-		t.event(&inc, "interrupted", fmt.Sprintf("step %s was interrupted by a restart and is not idempotent; a human must check it", st.Name), run.ID, st.Name)
-		if err := t.audit(systemActor, "step.interrupted", run.ID, "", runDetail(run, "step", st.Name, "attempt", fmt.Sprint(st.Attempts), "retry", "false")); err != nil {
+		why := "interrupted by a restart; not re-run because the step is not idempotent: a human must check it"
+		if err := t.moveStep(run, &inc, st, store.StepInterrupted, note{reason: why, detail: append(attempt, "retry", "false")}); err != nil {
 			return err
 		}
-		if err := t.endRun(run, &inc, store.RunInterrupted, fmt.Sprintf("step %s was interrupted by a restart", st.Name), store.StepSkipped); err != nil {
+		if err := t.moveRun(run, &inc, store.RunInterrupted, note{reason: fmt.Sprintf("step %s was interrupted by a restart", st.Name)}); err != nil {
 			return err
 		}
 	}
+	log, name, idempotent := t.e.log, st.Name, st.Idempotent
 	t.fx.add(func() {
-		t.e.log.Warn("step interrupted by restart", "run", run.ID, "step", st.Name, "idempotent", st.Idempotent)
+		log.Warn("step interrupted by restart", "run", run.ID, "step", name, "idempotent", idempotent)
 	})
 	if err := t.tx.PutRun(run); err != nil {
 		return err
@@ -78,18 +71,24 @@ func (t *txn) recoverRun(run *store.Run) error {
 	return t.tx.PutIncident(&inc)
 }
 
-// syncGauges sets incidents_open and paused from the journal, so they are
-// right after a restart.
+// syncGauges sets incidents_open, runs_active and paused from the
+// journal, so they are right after a restart.
 func (e *Engine) syncGauges() error {
 	type key struct{ service, scenario string }
 	open := map[key]float64{}
 	var paused bool
+	var active float64
 	err := e.store.View(func(tx *store.Tx) error {
 		s, err := tx.Settings()
 		if err != nil {
 			return err
 		}
 		paused = s.Paused
+		runs, err := tx.ActiveRuns()
+		if err != nil {
+			return err
+		}
+		active = float64(len(runs))
 		return tx.ForEachIncident(func(in store.Incident) error {
 			if in.State == store.IncidentOpen {
 				open[key{in.Labels[detect.LabelService], in.Labels[detect.LabelScenario]}]++
@@ -100,9 +99,10 @@ func (e *Engine) syncGauges() error {
 	if err != nil {
 		return err
 	}
+	e.m.RunsActive.Set(active)
 	e.m.IncidentsOpen.Reset()
 	for k, n := range open {
-		e.m.IncidentsOpen.WithLabelValues(k.service, k.scenario).Set(n)
+		e.m.IncidentsOpen.WithLabelValues(k.service, k.scenario).Add(n) // Add: beyond the label cap several keys share "other"
 	}
 	if paused {
 		e.m.Paused.Set(1)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
 // TemplateData is what a step's parameter templates see:
@@ -160,16 +162,29 @@ func normalize(v map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-// paramsHash is the SHA-256 of the canonical JSON of params (object keys
-// sorted, as encoding/json writes maps). An approval is bound to it.
-func paramsHash(params map[string]any) (string, error) {
+// approvalHash is what an approval is bound to: the SHA-256 of the
+// canonical JSON (object keys sorted, as encoding/json writes maps) of the
+// step's action, target, rendered parameters and index in its run,
+// prefixed "sha256:". The same parameters on another target, or as
+// another step, hash differently.
+func approvalHash(act, target string, index int, params map[string]any) (string, error) {
 	if params == nil {
 		params = map[string]any{}
 	}
-	raw, err := json.Marshal(params)
+	raw, err := json.Marshal(struct {
+		Action string         `json:"action"`
+		Target string         `json:"target"`
+		Step   int            `json:"step"`
+		Params map[string]any `json:"params"`
+	}{act, target, index, params})
 	if err != nil {
 		return "", fmt.Errorf("hash params: %w", err)
 	}
 	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:]), nil
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// stepHash is approvalHash of step st of run.
+func stepHash(run *store.Run, st *store.Step) (string, error) {
+	return approvalHash(st.Action, run.Target, st.Index, st.Params)
 }

@@ -19,7 +19,7 @@ func (e *Engine) verify(ctx context.Context, v *store.StepVerify, labels map[str
 	for attempt := 1; ; attempt++ {
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
-			return fmt.Errorf("verify %s: did not pass within %s after %d checks: %s", v.Probe, modelDuration(within), attempt-1, last)
+			return fmt.Errorf("verify %s: did not pass within %s after %d checks: %s", v.Probe, fmtDuration(within), attempt-1, last)
 		}
 		vctx, cancel := context.WithTimeout(ctx, remaining)
 		res, err := e.verifier.Verify(vctx, v.Probe, labels)

@@ -21,8 +21,8 @@ func TestVerify(t *testing.T) {
 		passAfter int32 // checks before the probe passes; -1 never
 		nilVerify bool
 		onFailure string
-		runState  string
-		stepState string
+		runState  store.RunState
+		stepState store.StepState
 		reason    string
 		timeline  string
 		nextRuns  int

@@ -16,6 +16,8 @@ import (
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/awsclient"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
+	"github.com/prometheus/common/model"
 )
 
 // DefaultManifestSuffix ends the names of drguard's backup manifests.
@@ -24,45 +26,44 @@ const DefaultManifestSuffix = ".manifest.json"
 // maxManifestBytes bounds how much of a manifest is read.
 const maxManifestBytes = 1 << 20
 
-// backupConfig is the params of backup_age.
-type backupConfig struct {
+// backupParams is the params of backup_age.
+type backupParams struct {
 	// MaxAge is the oldest the newest backup may be; required.
-	MaxAge Duration `json:"max_age"`
+	MaxAge model.Duration `param:"max_age"`
 	// ManifestSuffix marks manifest objects (default .manifest.json);
 	// their "end" field is the backup's time. Without manifests the
 	// newest object's LastModified is used.
-	ManifestSuffix string `json:"manifest_suffix"`
+	ManifestSuffix string `param:"manifest_suffix"`
 	// SkipPosture skips the bucket posture calls (versioning, default
 	// encryption, replication).
-	SkipPosture bool `json:"skip_posture"`
+	SkipPosture bool `param:"skip_posture"`
 	// RequireVersioning, RequireEncryption and RequireReplication turn
 	// the matching posture observation into a failure.
-	RequireVersioning  bool `json:"require_versioning"`
-	RequireEncryption  bool `json:"require_encryption"`
-	RequireReplication bool `json:"require_replication"`
+	RequireVersioning  bool `param:"require_versioning"`
+	RequireEncryption  bool `param:"require_encryption"`
+	RequireReplication bool `param:"require_replication"`
 }
 
-func backupSettings(p config.Probe) (backupConfig, error) {
-	var c backupConfig
-	if err := decodeParams(p, &c); err != nil {
-		return c, err
-	}
+func (c *backupParams) defaults() { c.ManifestSuffix = DefaultManifestSuffix }
+
+func (c *backupParams) check() error {
 	if c.MaxAge <= 0 {
-		return c, errors.New("params: max_age is required (e.g. 26h)")
+		return params.Required("max_age", "the oldest the newest backup may be, e.g. 26h")
 	}
-	if c.ManifestSuffix == "" {
-		c.ManifestSuffix = DefaultManifestSuffix
-	}
-	return c, nil
+	return nil
 }
 
-func validateBackupAge(p config.Probe, c *config.Config) error {
-	t, terr := s3Target(c, p.Target)
+func compileBackupAge(p config.Probe, cfg *config.Config) (Runner, error) {
+	var c backupParams
+	perr := decode(p, &c)
+	t, terr := s3Target(cfg, p.Target)
 	if terr == nil && t.Bucket == "" {
 		terr = fmt.Errorf("s3 target %q has no bucket", t.Name)
 	}
-	_, perr := backupSettings(p)
-	return errors.Join(terr, perr)
+	if err := errors.Join(terr, perr); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, env Env) detect.Result { return backupAge(ctx, env, p.Service, t, &c) }, nil
 }
 
 // manifest is the part of a drguard backup manifest this probe reads.
@@ -70,19 +71,11 @@ type manifest struct {
 	End time.Time `json:"end"`
 }
 
-// BackupAge finds the newest backup under the target's bucket and prefix
+// backupAge finds the newest backup under the target's bucket and prefix
 // (the newest manifest's end time, else the newest object's LastModified),
 // fails when it is older than max_age, and reports the bucket's posture:
 // versioning, default encryption and replication.
-func BackupAge(ctx context.Context, env Env, p config.Probe) detect.Result {
-	c, err := backupSettings(p)
-	if err != nil {
-		return fail("%v", err)
-	}
-	t, err := s3Target(env.Config, p.Target)
-	if err != nil {
-		return fail("%v", err)
-	}
+func backupAge(ctx context.Context, env Env, service string, t config.S3Target, c *backupParams) detect.Result {
 	client, err := env.s3Client(ctx, t)
 	if err != nil {
 		return fail("s3 target %s: %v", t.Name, err)
@@ -120,10 +113,10 @@ func BackupAge(ctx context.Context, env Env, p config.Probe) detect.Result {
 		r.observe("age_seconds", age.Seconds())
 		r.observe("last_success_timestamp_seconds", float64(end.UnixNano())/1e9)
 		if m := env.Metrics; m != nil {
-			m.BackupAge.WithLabelValues(p.Service, t.Name).Set(age.Seconds())
-			m.BackupLastSuccess.WithLabelValues(p.Service, t.Name).Set(float64(end.UnixNano()) / 1e9)
+			m.BackupAge.WithLabelValues(service, t.Name).Set(age.Seconds())
+			m.BackupLastSuccess.WithLabelValues(service, t.Name).Set(float64(end.UnixNano()) / 1e9)
 		}
-		if age > c.MaxAge.D() {
+		if age > time.Duration(c.MaxAge) {
 			r.failf("newest backup under %s is %s old, over max_age %s", where, age.Round(time.Second), c.MaxAge)
 		}
 	}
@@ -180,7 +173,7 @@ func readManifest(ctx context.Context, client *s3.Client, bucket, key string) (m
 // bucketPosture reports versioning, default encryption and replication.
 // A posture call the store does not support or allow is reported as
 // "unknown", not as a failure.
-func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c backupConfig, r *result) {
+func bucketPosture(ctx context.Context, client *s3.Client, bucket string, c *backupParams, r *result) {
 	b := aws.String(bucket)
 	versioning := "unknown"
 	if out, err := client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: b}); err == nil {

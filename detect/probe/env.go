@@ -11,13 +11,15 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/kubeclient"
 	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"k8s.io/client-go/kubernetes"
 )
 
-// Env is what every probe runs with: a logger, the configuration (for
-// targets), the probe metrics, a clock, and clients shared between probes
+// Env is what every probe runs with: a logger, the configuration (whose
+// targets probes are compiled against), the probe metrics, a clock, and clients shared between probes
 // and cached per target (a pgx pool per PostgreSQL target, an S3 client per
 // bucket target, a Kubernetes client per cluster, one HTTP client). Clients
 // are created lazily on first use and closed by Close. Env is passed by
@@ -25,7 +27,7 @@ import (
 type Env struct {
 	// Logger receives probe diagnostics. Never log a secret through it.
 	Logger *slog.Logger
-	// Config supplies the targets probes name.
+	// Config supplies the targets probes name, when they are compiled.
 	Config *config.Config
 	// Metrics receives the gauges probes set (replication lag, Redis
 	// persistence, backup age); nil disables them.
@@ -45,6 +47,9 @@ type EnvOptions struct {
 	// HTTPClient is used by http probes; nil means a client with its own
 	// transport (keep-alives on, no proxy from the environment).
 	HTTPClient *http.Client
+	// Kube is the Kubernetes client factory, shared with the actions; nil
+	// means one of the environment's own.
+	Kube *kubeclient.Cache
 }
 
 // shared holds the clients probes share, guarded by mu.
@@ -52,10 +57,13 @@ type shared struct {
 	mu     sync.Mutex
 	closed bool
 	http   *http.Client
-	pg     map[string]*pgxpool.Pool
-	s3     map[string]*s3.Client
-	kube   map[string]kubernetes.Interface
-	lsn    map[string]*lsnHistory
+	// httpNoRedirect is http that reports a redirect's own status.
+	httpNoRedirect *http.Client
+	pg             map[string]*pgxpool.Pool
+	s3             map[string]*s3.Client
+	redis          map[string]*redis.Client
+	kube           *kubeclient.Cache
+	lsn            map[string]*lsnHistory
 }
 
 // NewEnv returns an Env with an empty client cache.
@@ -71,12 +79,19 @@ func NewEnv(o EnvOptions) Env {
 	if hc == nil {
 		hc = &http.Client{Transport: newTransport()}
 	}
+	if o.Kube == nil {
+		o.Kube = kubeclient.NewCache("drguard-probe")
+	}
+	noRedirect := *hc
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	e.shared = &shared{
-		http: hc,
-		pg:   map[string]*pgxpool.Pool{},
-		s3:   map[string]*s3.Client{},
-		kube: map[string]kubernetes.Interface{},
-		lsn:  map[string]*lsnHistory{},
+		http:           hc,
+		httpNoRedirect: &noRedirect,
+		pg:             map[string]*pgxpool.Pool{},
+		s3:             map[string]*s3.Client{},
+		redis:          map[string]*redis.Client{},
+		kube:           o.Kube,
+		lsn:            map[string]*lsnHistory{},
 	}
 	return e
 }
@@ -110,9 +125,12 @@ func (e Env) Close() {
 		return
 	}
 	s.closed = true
-	pools := s.pg
-	s.pg = nil
+	pools, rcs := s.pg, s.redis
+	s.pg, s.redis = nil, nil
 	s.mu.Unlock()
+	for _, c := range rcs {
+		_ = c.Close()
+	}
 	// pgxpool.Close waits for acquired connections, which probes hold at
 	// most until their deadline: close outside the lock.
 	for _, p := range pools {
@@ -141,6 +159,23 @@ func (e Env) sharedOrNew() *shared {
 
 // httpClient returns the shared HTTP client.
 func (e Env) httpClient() *http.Client { return e.sharedOrNew().http }
+
+// httpClientNoRedirects returns the shared HTTP client that does not
+// follow redirects.
+func (e Env) httpClientNoRedirects() *http.Client { return e.sharedOrNew().httpNoRedirect }
+
+// kubeClient returns the cached client of t, from the shared Kubernetes
+// client factory (kubeconfig and context, or in-cluster).
+func (e Env) kubeClient(t config.KubernetesTarget) (kubernetes.Interface, error) {
+	s := e.sharedOrNew()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
+	return s.kube.Client(t)
+}
 
 // cached returns the value cached under key in m, creating it with mk on a
 // miss. mk runs under the cache lock; it must not do network I/O.

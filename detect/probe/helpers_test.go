@@ -46,15 +46,16 @@ func mkProbe(name, typ, target string, interval time.Duration, params map[string
 		FailureThreshold: 2, SuccessThreshold: 1, Params: params}
 }
 
-// runOnce validates and runs p once with a deadline of its timeout.
+// runOnce compiles p and runs it once with a deadline of its timeout.
 func runOnce(t testing.TB, env Env, p config.Probe) detect.Result {
 	t.Helper()
-	if err := ValidateProbe(p, env.Config); err != nil {
-		t.Fatalf("validate %s: %v", p.Name, err)
+	set, err := env.Compile([]config.Probe{p})
+	if err != nil {
+		t.Fatalf("compile %s: %v", p.Name, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(p.Timeout))
 	defer cancel()
-	return env.Run(ctx, p)
+	return set.Run(ctx, p)
 }
 
 // detections records what a scheduler emits.
@@ -91,7 +92,7 @@ func (d *detections) last(probe string) (detect.Detection, bool) {
 func (d *detections) waitStatus(t testing.TB, probe string, st detect.Status, within time.Duration) detect.Detection {
 	t.Helper()
 	var got detect.Detection
-	waitUntil(t, within, fmt.Sprintf("a %s detection for %s", st, probe), func() bool {
+	testharness.Eventually(t, within, fmt.Sprintf("a %s detection for %s", st, probe), func() bool {
 		var ok bool
 		got, ok = d.last(probe)
 		return ok && got.Status == st
@@ -102,13 +103,12 @@ func (d *detections) waitStatus(t testing.TB, probe string, st detect.Status, wi
 // startScheduler runs probes on env in a scheduler until the test ends.
 func startScheduler(t testing.TB, env Env, probes ...config.Probe) (*detect.Scheduler, *detections) {
 	t.Helper()
-	for _, p := range probes {
-		if err := ValidateProbe(p, env.Config); err != nil {
-			t.Fatalf("validate %s: %v", p.Name, err)
-		}
+	set, err := env.Compile(probes)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
 	}
 	rec := &detections{}
-	s, err := detect.NewScheduler(detect.SchedulerOptions{Probes: probes, Run: env.Run, Emit: rec.emit,
+	s, err := detect.NewScheduler(detect.SchedulerOptions{Probes: probes, Run: set.Run, Emit: rec.emit,
 		Logger: env.Logger, Metrics: env.Metrics, NoJitter: true})
 	if err != nil {
 		t.Fatal(err)
@@ -118,18 +118,6 @@ func startScheduler(t testing.TB, env Env, probes ...config.Probe) (*detect.Sche
 	go func() { _ = s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return s, rec
-}
-
-// waitUntil polls cond every 20 ms until it holds or fails t after within.
-func waitUntil(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // gauge reads one series of a gauge vector.

@@ -7,101 +7,86 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // maxHTTPBody bounds how much of a response body an http probe reads.
 const maxHTTPBody = 1 << 20
 
-// httpConfig is the params of http.
-type httpConfig struct {
+// httpParams is the params of http.
+type httpParams struct {
 	// Method is the request method (default GET).
-	Method string `json:"method"`
+	Method string `param:"method"`
 	// Path is appended to the target's URL, e.g. /api/health/readiness.
-	Path string `json:"path"`
+	Path string `param:"path"`
 	// ExpectStatus lists the acceptable status codes (default: any 2xx).
-	ExpectStatus []int `json:"expect_status"`
-	// BodyRegexp must match the response body (its first MiB) when set.
-	BodyRegexp string `json:"body_regexp"`
+	ExpectStatus []int `param:"expect_status"`
+	// BodyRegexp must match the response body (its first MiB) when set;
+	// it is compiled once, when the configuration loads.
+	BodyRegexp params.Regexp `param:"body_regexp"`
 	// Headers are added to the request.
-	Headers map[string]string `json:"headers"`
+	Headers map[string]string `param:"headers"`
 	// MaxLatency fails a response slower than this (default: only the
 	// probe's timeout applies).
-	MaxLatency Duration `json:"max_latency"`
+	MaxLatency model.Duration `param:"max_latency"`
 	// NoFollowRedirects reports a redirect's own status instead of
 	// following it.
-	NoFollowRedirects bool `json:"no_follow_redirects"`
-
-	bodyRE *regexp.Regexp
+	NoFollowRedirects bool `param:"no_follow_redirects"`
 }
 
-func httpSettings(p config.Probe) (httpConfig, error) {
-	var c httpConfig
-	if err := decodeParams(p, &c); err != nil {
-		return c, err
-	}
-	if c.Method == "" {
-		c.Method = http.MethodGet
-	}
+func (c *httpParams) defaults() { c.Method = http.MethodGet }
+
+func (c *httpParams) check() error {
 	c.Method = strings.ToUpper(c.Method)
-	for _, code := range c.ExpectStatus {
+	for i, code := range c.ExpectStatus {
 		if code < 100 || code > 599 {
-			return c, fmt.Errorf("params: expect_status: %d is not an HTTP status code", code)
+			return params.Errorf(params.Index("expect_status", i), "%d is not an HTTP status code", code)
 		}
 	}
-	if c.BodyRegexp != "" {
-		re, err := regexp.Compile(c.BodyRegexp)
-		if err != nil {
-			return c, fmt.Errorf("params: body_regexp: %v", err)
-		}
-		c.bodyRE = re
-	}
-	return c, nil
+	return nil
 }
 
-func validateHTTP(p config.Probe, c *config.Config) error {
-	t, terr := httpTarget(c, p.Target)
+// compileHTTP builds the request's URL once and returns the runner.
+func compileHTTP(p config.Probe, cfg *config.Config) (Runner, error) {
+	var c httpParams
+	perr := decode(p, &c)
+	t, terr := httpTarget(cfg, p.Target)
+	var u *url.URL
 	if terr == nil {
-		if _, err := targetURL(t, ""); err != nil {
-			terr = err
-		}
+		u, terr = targetURL(t, c.Path)
 	}
-	_, perr := httpSettings(p)
-	return errors.Join(terr, perr)
+	if err := errors.Join(terr, perr); err != nil {
+		return nil, err
+	}
+	rawURL, shown := u.String(), u.Redacted()
+	return func(ctx context.Context, env Env) detect.Result {
+		return runHTTP(ctx, env, &c, rawURL, shown)
+	}, nil
 }
 
 // targetURL joins the target's URL and a path.
-func targetURL(t config.HTTPTarget, path string) (string, error) {
+func targetURL(t config.HTTPTarget, path string) (*url.URL, error) {
 	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("http target %q: url must be an absolute http(s) URL", t.Name)
+		return nil, fmt.Errorf("http target %q: url must be an absolute http(s) URL", t.Name)
 	}
 	if path != "" {
 		u = u.JoinPath(path)
 	}
-	return u.String(), nil
+	return u, nil
 }
 
-// HTTP requests the target's URL (plus path) and checks the status code,
-// the latency and optionally the body.
-func HTTP(ctx context.Context, env Env, p config.Probe) detect.Result {
-	c, err := httpSettings(p)
-	if err != nil {
-		return fail("%v", err)
-	}
-	t, err := httpTarget(env.Config, p.Target)
-	if err != nil {
-		return fail("%v", err)
-	}
-	u, err := targetURL(t, c.Path)
-	if err != nil {
-		return fail("%v", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, c.Method, u, nil)
+// runHTTP requests the target's URL (plus path) and checks the status
+// code, the latency and optionally the body.
+func runHTTP(ctx context.Context, env Env, c *httpParams, rawURL, shown string) detect.Result {
+	req, err := http.NewRequestWithContext(ctx, c.Method, rawURL, nil)
 	if err != nil {
 		return fail("build request: %v", err)
 	}
@@ -111,15 +96,13 @@ func HTTP(ctx context.Context, env Env, p config.Probe) detect.Result {
 	}
 	client := env.httpClient()
 	if c.NoFollowRedirects {
-		nc := *client
-		nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-		client = &nc
+		client = env.httpClientNoRedirects()
 	}
 	r := newResult()
 	start := env.now()
 	resp, err := client.Do(req)
 	if err != nil {
-		r.failf("%s %s failed: %s", c.Method, redactURL(u), unwrapURLError(err))
+		r.failf("%s %s failed: %s", c.Method, shown, unwrapURLError(err))
 		return r.done()
 	}
 	defer resp.Body.Close()
@@ -135,16 +118,16 @@ func HTTP(ctx context.Context, env Env, p config.Probe) detect.Result {
 		}
 		r.failf("status %d, want %s", resp.StatusCode, want)
 	}
-	if c.MaxLatency > 0 && latency > c.MaxLatency.D() {
+	if c.MaxLatency > 0 && latency > time.Duration(c.MaxLatency) {
 		r.failf("latency %s over max_latency %s", latency.Round(1e6), c.MaxLatency)
 	}
-	if c.bodyRE != nil {
+	if re := c.BodyRegexp.Regexp; re != nil {
 		switch {
 		case rerr != nil:
 			r.failf("reading body: %v", unwrapURLError(rerr))
-		case !c.bodyRE.Match(body):
+		case !re.Match(body):
 			r.observe("body_match", 0)
-			r.failf("body does not match %q", c.BodyRegexp)
+			r.failf("body does not match %q", re.String())
 		default:
 			r.observe("body_match", 1)
 		}
@@ -163,18 +146,6 @@ func statusOK(code int, expect []int) bool {
 		}
 	}
 	return false
-}
-
-// redactURL drops user info from a URL before it goes into a reason.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User("<secret>")
-	}
-	return u.String()
 }
 
 // unwrapURLError returns the cause of a *url.Error, whose message would

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // Workload kinds kubernetes_workload checks.
@@ -21,45 +22,46 @@ const (
 	kindStatefulSet = "StatefulSet"
 )
 
-// workloadConfig is the params of kubernetes_workload.
-type workloadConfig struct {
+// workloadParams is the params of kubernetes_workload.
+type workloadParams struct {
 	// Kind is Deployment (default) or StatefulSet.
-	Kind string `json:"kind"`
+	Kind string `param:"kind"`
 	// Name is the workload's name; required.
-	Name string `json:"name"`
+	Name string `param:"name"`
 	// Namespace overrides the target's namespace.
-	Namespace string `json:"namespace"`
+	Namespace string `param:"namespace"`
 	// MinReady is how many ready replicas are enough (default: all
 	// desired replicas).
-	MinReady *int32 `json:"min_ready"`
+	MinReady *int32 `param:"min_ready"`
 	// MaxCrashLooping is how many of the workload's pods may be in
 	// CrashLoopBackOff (default 0).
-	MaxCrashLooping int `json:"max_crashlooping"`
+	MaxCrashLooping int `param:"max_crashlooping"`
 }
 
-func workloadSettings(p config.Probe) (workloadConfig, error) {
-	var c workloadConfig
-	if err := decodeParams(p, &c); err != nil {
-		return c, err
-	}
+func (c *workloadParams) check() error {
 	switch strings.ToLower(c.Kind) {
 	case "", "deployment":
 		c.Kind = kindDeployment
 	case "statefulset":
 		c.Kind = kindStatefulSet
 	default:
-		return c, fmt.Errorf("params: kind %q: want Deployment or StatefulSet", c.Kind)
+		return params.Errorf("kind", "%q: want Deployment or StatefulSet", c.Kind)
 	}
 	if c.Name == "" {
-		return c, errors.New("params: name is required")
+		return params.Required("name", "the workload's name")
 	}
-	return c, nil
+	return nil
 }
 
-func validateKubernetesWorkload(p config.Probe, c *config.Config) error {
-	_, terr := kubernetesTarget(c, p.Target)
-	_, perr := workloadSettings(p)
-	return errors.Join(terr, perr)
+func compileKubernetesWorkload(p config.Probe, cfg *config.Config) (Runner, error) {
+	var c workloadParams
+	perr := decode(p, &c)
+	t, terr := kubernetesTarget(cfg, p.Target)
+	if err := errors.Join(terr, perr); err != nil {
+		return nil, err
+	}
+	ns := cmp.Or(c.Namespace, t.Namespace, metav1.NamespaceDefault)
+	return func(ctx context.Context, env Env) detect.Result { return kubernetesWorkload(ctx, env, t, ns, &c) }, nil
 }
 
 // workloadStatus is what the probe reads from a Deployment or StatefulSet.
@@ -68,24 +70,9 @@ type workloadStatus struct {
 	selector                           *metav1.LabelSelector
 }
 
-// KubernetesWorkload compares a Deployment's or StatefulSet's ready
+// kubernetesWorkload compares a Deployment's or StatefulSet's ready
 // replicas with the desired count and counts its pods in CrashLoopBackOff.
-func KubernetesWorkload(ctx context.Context, env Env, p config.Probe) detect.Result {
-	c, err := workloadSettings(p)
-	if err != nil {
-		return fail("%v", err)
-	}
-	t, err := kubernetesTarget(env.Config, p.Target)
-	if err != nil {
-		return fail("%v", err)
-	}
-	ns := c.Namespace
-	if ns == "" {
-		ns = t.Namespace
-	}
-	if ns == "" {
-		ns = metav1.NamespaceDefault
-	}
+func kubernetesWorkload(ctx context.Context, env Env, t config.KubernetesTarget, ns string, c *workloadParams) detect.Result {
 	client, err := env.kubeClient(t)
 	if err != nil {
 		return fail("kubernetes target %s: %v", t.Name, err)
@@ -167,24 +154,4 @@ func replicasOr1(n *int32) int32 {
 		return 1
 	}
 	return *n
-}
-
-// kubeClient returns the cached client for t: from its kubeconfig, or the
-// in-cluster configuration when it has none.
-func (e Env) kubeClient(t config.KubernetesTarget) (kubernetes.Interface, error) {
-	return cached(e, func(s *shared) map[string]kubernetes.Interface { return s.kube }, t.Name,
-		func() (kubernetes.Interface, error) {
-			var cfg *rest.Config
-			var err error
-			if t.Kubeconfig != "" {
-				cfg, err = clientcmd.BuildConfigFromFlags("", t.Kubeconfig)
-			} else {
-				cfg, err = rest.InClusterConfig()
-			}
-			if err != nil {
-				return nil, err
-			}
-			cfg.UserAgent = "drguard-probe"
-			return kubernetes.NewForConfig(cfg)
-		})
 }

@@ -14,23 +14,67 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // kubeconfigFor writes a kubeconfig that authenticates with token.
 func kubeconfigFor(t *testing.T, k *testharness.Kube, token string) string {
 	t.Helper()
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["test"] = &clientcmdapi.Cluster{Server: k.URL, CertificateAuthorityData: k.CAData}
-	kc.AuthInfos["drguard"] = &clientcmdapi.AuthInfo{Token: token}
-	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "drguard"}
-	kc.CurrentContext = "test"
-	path := t.TempDir() + "/kubeconfig"
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+	return testharness.WriteKubeconfig(t, "test", map[string]testharness.KubeContext{"test": {Kube: k, Token: token}})
+}
+
+// TestKubernetesWorkloadContext proves that a target's context chooses the
+// cluster the probe talks to: two kube-apiservers hold a Deployment of the
+// same name and namespace, ready in one and not in the other; a kubeconfig
+// has a context for each. The target without a context reads the current
+// context's cluster, the target with `context: dr` reads the other.
+func TestKubernetesWorkloadContext(t *testing.T) {
+	main, dr := testharness.KubeAPIServer(t), testharness.StartKubeAPIServer(t)
+	ns := main.NewNamespace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		k     *testharness.Kube
+		ready int32
+	}{{main, 2}, {dr, 0}} {
+		admin := c.k.AdminClient(t)
+		if c.k == dr {
+			if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		createDeployment(ctx, t, admin, ns, "web", 2, c.ready)
+	}
+	kubeconfig := testharness.WriteKubeconfig(t, "main", map[string]testharness.KubeContext{
+		"main": {Kube: main, Token: main.AdminToken}, "dr": {Kube: dr, Token: dr.AdminToken}})
+	cfg := &config.Config{Targets: config.Targets{Kubernetes: []config.KubernetesTarget{
+		{Name: "primary", Kubeconfig: kubeconfig, Namespace: ns},
+		{Name: "dr-region", Kubeconfig: kubeconfig, Context: "dr", Namespace: ns},
+	}}}
+	env, _ := testEnv(t, cfg)
+	mustOK(t, "current context (ready cluster)", runOnce(t, env, mkProbe("a", "kubernetes_workload", "primary", time.Second, map[string]any{"name": "web"})))
+	mustFail(t, "context dr (cluster with nothing ready)", runOnce(t, env, mkProbe("b", "kubernetes_workload", "dr-region", time.Second,
+		map[string]any{"name": "web"})), "has 0 of 2 desired replicas ready")
+}
+
+// createDeployment creates a Deployment with replicas desired and sets the
+// status a controller would, with ready replicas ready.
+func createDeployment(ctx context.Context, t *testing.T, admin kubernetes.Interface, ns, name string, replicas, ready int32) {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	dep, err := admin.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "example/web:1"}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	dep.Status = appsv1.DeploymentStatus{Replicas: replicas, ReadyReplicas: ready, AvailableReplicas: ready, UpdatedReplicas: replicas,
+		ObservedGeneration: dep.Generation}
+	if _, err := admin.AppsV1().Deployments(ns).UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestKubernetesWorkload runs against a real kube-apiserver, as a

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,20 +53,16 @@ func (r redactor) msg(err error) string {
 	return s
 }
 
-// pgConfig parses target's DSN into a connection config with drguard's
+// pgConfig parses t's DSN into a connection config with drguard's
 // application_name, and returns the redactor for its secrets.
-func (e Env) pgConfig(target string) (*pgx.ConnConfig, redactor, error) {
-	t, err := postgresTarget(e.Config, target)
-	if err != nil {
-		return nil, nil, err
-	}
+func pgConfig(t config.PostgresTarget) (*pgx.ConnConfig, redactor, error) {
 	dsn := t.DSN.Reveal()
 	if dsn == "" {
-		return nil, nil, fmt.Errorf("postgres target %q has no dsn", target)
+		return nil, nil, fmt.Errorf("postgres target %q has no dsn", t.Name)
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres target %q: invalid dsn: %s", target, newRedactor(dsn, "").msg(err))
+		return nil, nil, fmt.Errorf("postgres target %q: invalid dsn: %s", t.Name, newRedactor(dsn, "").msg(err))
 	}
 	red := newRedactor(dsn, cfg.Password)
 	if cfg.RuntimeParams["application_name"] == "" {
@@ -73,19 +71,48 @@ func (e Env) pgConfig(target string) (*pgx.ConnConfig, redactor, error) {
 	return cfg, red, nil
 }
 
-// pgPool returns the pool for target, creating it on first use. The pool
-// connects lazily, so creating it does no I/O.
-func (e Env) pgPool(target string) (*pgxpool.Pool, redactor, error) {
-	cfg, red, err := e.pgConfig(target)
+// compilePostgres resolves a postgres probe's target and parses its DSN
+// once, when the probe is compiled.
+func compilePostgres(p config.Probe, c *config.Config) (pgTarget, error) {
+	t, err := postgresTarget(c, p.Target)
 	if err != nil {
-		return nil, nil, err
+		return pgTarget{}, err
 	}
-	pool, err := cached(e, func(s *shared) map[string]*pgxpool.Pool { return s.pg }, target, func() (*pgxpool.Pool, error) {
+	cfg, red, err := pgConfig(t)
+	if err != nil {
+		return pgTarget{}, err
+	}
+	return pgTarget{name: t.Name, cfg: cfg, red: red}, nil
+}
+
+// compilePostgresKind decodes p's params into c, resolves its postgres
+// target, and returns the runner that calls run with both: the compiler
+// of every postgres_* kind.
+func compilePostgresKind[P any](p config.Probe, cfg *config.Config, c *P, run func(context.Context, Env, pgTarget, *P) detect.Result) (Runner, error) {
+	perr := decode(p, c)
+	t, terr := compilePostgres(p, cfg)
+	if err := errors.Join(terr, perr); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, env Env) detect.Result { return run(ctx, env, t, c) }, nil
+}
+
+// pgTarget is a postgres target as a compiled probe holds it.
+type pgTarget struct {
+	name string
+	cfg  *pgx.ConnConfig
+	red  redactor
+}
+
+// pgPool returns the pool for t, creating it on first use. The pool
+// connects lazily, so creating it does no I/O.
+func (e Env) pgPool(t pgTarget) (*pgxpool.Pool, error) {
+	pool, err := cached(e, func(s *shared) map[string]*pgxpool.Pool { return s.pg }, t.name, func() (*pgxpool.Pool, error) {
 		pc, err := pgxpool.ParseConfig("")
 		if err != nil {
 			return nil, err
 		}
-		pc.ConnConfig = cfg
+		pc.ConnConfig = t.cfg.Copy()
 		pc.MaxConns = 4
 		pc.MinConns = 0
 		pc.MaxConnIdleTime = 2 * time.Minute
@@ -93,9 +120,9 @@ func (e Env) pgPool(target string) (*pgxpool.Pool, redactor, error) {
 		return pgxpool.NewWithConfig(context.Background(), pc)
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres target %q: %s", target, red.msg(err))
+		return nil, fmt.Errorf("postgres target %q: %s", t.name, t.red.msg(err))
 	}
-	return pool, red, nil
+	return pool, nil
 }
 
 // pgErrorMessage describes a PostgreSQL error without secrets: SQLSTATE and
@@ -158,19 +185,13 @@ func upsertHeartbeat(ctx context.Context, q querier, table, id string, create bo
 
 // heartbeatParams are the heartbeat settings shared by the postgres probes.
 type heartbeatParams struct {
-	// HeartbeatTable is the heartbeat table, "table" or "schema.table".
-	HeartbeatTable string `json:"heartbeat_table"`
-	// HeartbeatID is the row's id.
-	HeartbeatID string `json:"heartbeat_id"`
+	// HeartbeatTable is the heartbeat table, "table" or "schema.table"
+	// (default drguard_heartbeat).
+	HeartbeatTable string `param:"heartbeat_table"`
+	// HeartbeatID is the row's id (default "drguard").
+	HeartbeatID string `param:"heartbeat_id"`
 }
 
-// withDefaults fills the default table and id.
-func (h heartbeatParams) withDefaults() heartbeatParams {
-	if h.HeartbeatTable == "" {
-		h.HeartbeatTable = DefaultHeartbeatTable
-	}
-	if h.HeartbeatID == "" {
-		h.HeartbeatID = DefaultHeartbeatID
-	}
-	return h
+func (h *heartbeatParams) defaults() {
+	h.HeartbeatTable, h.HeartbeatID = DefaultHeartbeatTable, DefaultHeartbeatID
 }

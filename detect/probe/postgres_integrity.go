@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,109 +10,95 @@ import (
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/common/model"
 )
 
 // ExpectNoRows is the expect value of an invariant whose query returns the
 // rows that violate it.
 const ExpectNoRows = "no_rows"
 
-// integrityConfig is the params of postgres_integrity.
-type integrityConfig struct {
+// integrityParams is the params of postgres_integrity.
+type integrityParams struct {
 	// Checks are SQL invariants, run in order.
-	Checks []integrityCheck `json:"checks"`
+	Checks []integrityCheck `param:"checks"`
 	// AmcheckIndexes are indexes to verify with amcheck's bt_index_check
 	// (the amcheck extension must be installed).
-	AmcheckIndexes []string `json:"amcheck_indexes"`
+	AmcheckIndexes []string `param:"amcheck_indexes"`
 	// Heapallindexed also checks that every heap tuple is indexed
 	// (slower).
-	Heapallindexed bool `json:"heapallindexed"`
+	Heapallindexed bool `param:"heapallindexed"`
 	// StatementTimeout bounds each statement (default: the probe's
 	// timeout).
-	StatementTimeout Duration `json:"statement_timeout"`
+	StatementTimeout model.Duration `param:"statement_timeout"`
 }
 
 // integrityCheck is one invariant: a query and what it must return.
 type integrityCheck struct {
-	Name string `json:"name"`
-	SQL  string `json:"sql"`
+	Name string `param:"name"`
+	SQL  string `param:"sql"`
 	// Expect is "no_rows" (the default) or the value the first column of
 	// the first row must have, compared as text (true/false for booleans).
-	Expect expectValue `json:"expect"`
+	Expect expectValue `param:"expect"`
 }
 
 // expectValue is an expected value written as a string, number or boolean.
 type expectValue string
 
-// UnmarshalJSON accepts a string, a number or a boolean.
-func (v *expectValue) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*v = expectValue(s)
-		return nil
-	}
-	var x any
-	if err := json.Unmarshal(b, &x); err != nil {
-		return err
-	}
+// UnmarshalMapstructure accepts a string, a number or a boolean.
+func (v *expectValue) UnmarshalMapstructure(x any) error {
 	switch x := x.(type) {
-	case float64, bool:
+	case string:
+		*v = expectValue(x)
+	case int, int64, uint64, float64, bool:
 		*v = expectValue(fmt.Sprint(x))
-		return nil
+	default:
+		return errors.New("want a string, number or boolean")
 	}
-	return fmt.Errorf("want a string, number or boolean, got %s", b)
+	return nil
 }
 
-func integritySettings(p config.Probe) (integrityConfig, error) {
-	var c integrityConfig
-	if err := decodeParams(p, &c); err != nil {
-		return c, err
-	}
+func (c *integrityParams) check() error {
 	if len(c.Checks) == 0 && len(c.AmcheckIndexes) == 0 {
-		return c, errors.New("params: want at least one of checks or amcheck_indexes")
+		return errors.New("want at least one of checks or amcheck_indexes")
 	}
 	seen := map[string]bool{}
 	for i := range c.Checks {
 		ch := &c.Checks[i]
+		key := params.Index("checks", i)
 		switch {
 		case ch.Name == "":
-			return c, fmt.Errorf("params: checks[%d]: name is required", i)
+			return params.Required(key+".name", "")
 		case seen[ch.Name]:
-			return c, fmt.Errorf("params: checks[%d]: duplicate name %q", i, ch.Name)
+			return params.Errorf(key+".name", "duplicate name %q", ch.Name)
 		case strings.TrimSpace(ch.SQL) == "":
-			return c, fmt.Errorf("params: checks[%d] %q: sql is required", i, ch.Name)
+			return params.Required(key+".sql", "the query")
 		}
 		seen[ch.Name] = true
 		if ch.Expect == "" {
 			ch.Expect = ExpectNoRows
 		}
 	}
-	return c, nil
+	return nil
 }
 
-func validatePostgresIntegrity(p config.Probe, c *config.Config) error {
-	_, terr := postgresTarget(c, p.Target)
-	_, perr := integritySettings(p)
-	return errors.Join(terr, perr)
+func compilePostgresIntegrity(p config.Probe, cfg *config.Config) (Runner, error) {
+	// Each statement is bounded by the probe's timeout unless the params
+	// say otherwise.
+	return compilePostgresKind(p, cfg, &integrityParams{StatementTimeout: p.Timeout}, postgresIntegrity)
 }
 
-// PostgresIntegrity runs user-defined SQL invariants and optional amcheck
+// postgresIntegrity runs user-defined SQL invariants and optional amcheck
 // index checks, each in its own READ ONLY transaction with a statement
 // timeout. The reason names every failing check.
-func PostgresIntegrity(ctx context.Context, env Env, p config.Probe) detect.Result {
-	c, err := integritySettings(p)
+func postgresIntegrity(ctx context.Context, env Env, t pgTarget, c *integrityParams) detect.Result {
+	pool, err := env.pgPool(t)
 	if err != nil {
 		return fail("%v", err)
 	}
-	pool, red, err := env.pgPool(p.Target)
-	if err != nil {
-		return fail("%v", err)
-	}
-	timeout := c.StatementTimeout.D()
-	if timeout <= 0 {
-		timeout = time.Duration(p.Timeout)
-	}
+	red, timeout := t.red, time.Duration(c.StatementTimeout)
 	r := newResult()
 	failed := 0
 	for _, ch := range c.Checks {

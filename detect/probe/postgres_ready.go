@@ -2,25 +2,24 @@ package probe
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 	"github.com/jackc/pgx/v5"
 )
 
-// readyConfig is the params of postgres_ready.
-type readyConfig struct {
+// readyParams is the params of postgres_ready.
+type readyParams struct {
 	// Role is the role the server must have: any (default), primary or
 	// replica.
-	Role string `json:"role"`
+	Role string `param:"role"`
 	// WriteCheck upserts the heartbeat row when the server is a primary,
 	// proving that a write commits, not only that reads work.
-	WriteCheck bool `json:"write_check"`
+	WriteCheck bool `param:"write_check"`
 	heartbeatParams
 	// CreateTable creates the heartbeat table when missing (default true).
-	CreateTable *bool `json:"create_table"`
+	CreateTable bool `param:"create_table"`
 }
 
 // Roles postgres_ready can require.
@@ -30,50 +29,34 @@ const (
 	roleReplica = "replica"
 )
 
-func readySettings(p config.Probe) (readyConfig, error) {
-	var c readyConfig
-	if err := decodeParams(p, &c); err != nil {
-		return c, err
-	}
-	if c.Role == "" {
-		c.Role = roleAny
-	}
+func (c *readyParams) defaults() {
+	c.Role, c.CreateTable = roleAny, true
+	c.heartbeatParams.defaults()
+}
+
+func (c *readyParams) check() error {
 	if c.Role != roleAny && c.Role != rolePrimary && c.Role != roleReplica {
-		return c, fmt.Errorf("params: role %q: want any, primary or replica", c.Role)
+		return params.Errorf("role", "%q: want any, primary or replica", c.Role)
 	}
-	c.heartbeatParams = c.heartbeatParams.withDefaults()
-	if c.CreateTable == nil {
-		yes := true
-		c.CreateTable = &yes
-	}
-	return c, checkTableName(c.HeartbeatTable)
+	return checkTableName("heartbeat_table", c.HeartbeatTable)
 }
 
-func validatePostgresReady(p config.Probe, c *config.Config) error {
-	_, terr := postgresTarget(c, p.Target)
-	_, perr := readySettings(p)
-	return errors.Join(terr, perr)
+func compilePostgresReady(p config.Probe, cfg *config.Config) (Runner, error) {
+	return compilePostgresKind(p, cfg, &readyParams{}, postgresReady)
 }
 
-// PostgresReady opens a new connection (so that refused connections and
+// postgresReady opens a new connection (so that refused connections and
 // exhausted connection slots show), runs SELECT 1, reads the server's role
 // with pg_is_in_recovery() and, with write_check on a primary, proves that a
 // write commits by upserting the heartbeat row.
-func PostgresReady(ctx context.Context, env Env, p config.Probe) detect.Result {
-	c, err := readySettings(p)
-	if err != nil {
-		return fail("%v", err)
-	}
-	cfg, red, err := env.pgConfig(p.Target)
-	if err != nil {
-		return fail("%v", err)
-	}
+func postgresReady(ctx context.Context, env Env, t pgTarget, c *readyParams) detect.Result {
+	red := t.red
 	r := newResult()
 	start := env.now()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := pgx.ConnectConfig(ctx, t.cfg)
 	if err != nil {
 		r.observe("up", 0)
-		r.failf("cannot connect to %s: %s", p.Target, pgErrorMessage(err, red))
+		r.failf("cannot connect to %s: %s", t.name, pgErrorMessage(err, red))
 		return r.done()
 	}
 	defer func() {
@@ -90,7 +73,7 @@ func PostgresReady(ctx context.Context, env Env, p config.Probe) detect.Result {
 		Scan(&one, &inRecovery, &version)
 	if err != nil {
 		r.observe("up", 0)
-		r.failf("query on %s failed: %s", p.Target, pgErrorMessage(err, red))
+		r.failf("query on %s failed: %s", t.name, pgErrorMessage(err, red))
 		return r.done()
 	}
 	r.observe("up", 1)
@@ -102,15 +85,15 @@ func PostgresReady(ctx context.Context, env Env, p config.Probe) detect.Result {
 	}
 	r.detail("role", role)
 	if c.Role != roleAny && c.Role != role {
-		r.failf("%s is a %s, want a %s", p.Target, role, c.Role)
+		r.failf("%s is a %s, want a %s", t.name, role, c.Role)
 	}
 	if c.WriteCheck && !inRecovery {
 		wstart := env.now()
-		_, err := upsertHeartbeat(ctx, conn, c.HeartbeatTable, c.HeartbeatID, *c.CreateTable)
+		_, err := upsertHeartbeat(ctx, conn, c.HeartbeatTable, c.HeartbeatID, c.CreateTable)
 		r.observe("write_seconds", env.now().Sub(wstart).Seconds())
 		r.observe("write_ok", boolf(err == nil))
 		if err != nil {
-			r.failf("write on %s did not commit: %s", p.Target, pgErrorMessage(err, red))
+			r.failf("write on %s did not commit: %s", t.name, pgErrorMessage(err, red))
 		}
 	}
 	return r.done()

@@ -6,107 +6,98 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/common/model"
 )
 
-// replicationConfig is the params of postgres_replication.
-type replicationConfig struct {
+// replicationParams is the params of postgres_replication.
+type replicationParams struct {
 	// Side is auto (default: decided by pg_is_in_recovery()), primary or
 	// replica; an explicit side fails when the server has the other role.
-	Side string `json:"side"`
+	Side string `param:"side"`
 	// MaxLagBytes fails the probe when more WAL than this is unreplayed.
-	MaxLagBytes *int64 `json:"max_lag_bytes"`
+	MaxLagBytes *int64 `param:"max_lag_bytes"`
 	// MaxLagSeconds fails the probe when the time lag is larger.
-	MaxLagSeconds *Duration `json:"max_lag_seconds"`
+	MaxLagSeconds *model.Duration `param:"max_lag_seconds"`
 	// MinReplicas is how many standbys a primary must stream to
 	// (default 1).
-	MinReplicas *int `json:"min_replicas"`
+	MinReplicas int `param:"min_replicas"`
 	// RequireReceiver fails a replica whose WAL receiver is not streaming
 	// (default true).
-	RequireReceiver *bool `json:"require_receiver"`
+	RequireReceiver bool `param:"require_receiver"`
 	heartbeatParams
 }
 
-func replicationSettings(p config.Probe) (replicationConfig, error) {
-	var c replicationConfig
-	if err := decodeParams(p, &c); err != nil {
-		return c, err
-	}
+func (c *replicationParams) defaults() {
+	c.Side, c.MinReplicas, c.RequireReceiver = "auto", 1, true
+	c.heartbeatParams.defaults()
+}
+
+func (c *replicationParams) check() error {
 	switch c.Side {
-	case "":
-		c.Side = "auto"
 	case "auto", rolePrimary, roleReplica:
 	default:
-		return c, fmt.Errorf("params: side %q: want auto, primary or replica", c.Side)
+		return params.Errorf("side", "%q: want auto, primary or replica", c.Side)
 	}
-	if c.MinReplicas == nil {
-		one := 1
-		c.MinReplicas = &one
+	if c.MaxLagBytes != nil && *c.MaxLagBytes < 0 {
+		return params.Errorf("max_lag_bytes", "must not be negative")
 	}
-	if c.RequireReceiver == nil {
-		yes := true
-		c.RequireReceiver = &yes
+	if c.MinReplicas < 0 {
+		return params.Errorf("min_replicas", "must not be negative")
 	}
-	if c.MaxLagBytes != nil && *c.MaxLagBytes < 0 || *c.MinReplicas < 0 {
-		return c, errors.New("params: max_lag_bytes and min_replicas must not be negative")
-	}
-	c.heartbeatParams = c.heartbeatParams.withDefaults()
-	return c, checkTableName(c.HeartbeatTable)
+	return checkTableName("heartbeat_table", c.HeartbeatTable)
 }
 
-func validatePostgresReplication(p config.Probe, c *config.Config) error {
-	_, terr := postgresTarget(c, p.Target)
-	_, perr := replicationSettings(p)
-	return errors.Join(terr, perr)
+func compilePostgresReplication(p config.Probe, cfg *config.Config) (Runner, error) {
+	return compilePostgresKind(p, cfg, &replicationParams{}, postgresReplication)
 }
 
-// PostgresReplication measures replication lag in bytes and seconds. On a
+// postgresReplication measures replication lag in bytes and seconds. On a
 // replica: WAL received but not replayed, whether the WAL receiver streams
 // (a dead receiver makes receive = replay, "lag 0"), and now() minus the
 // replicated heartbeat. On a primary: per standby in pg_stat_replication,
 // WAL not yet replayed, and for how long the primary has been past the
 // standby's replay position; plus the number of streaming standbys.
-func PostgresReplication(ctx context.Context, env Env, p config.Probe) detect.Result {
-	c, err := replicationSettings(p)
+func postgresReplication(ctx context.Context, env Env, t pgTarget, c *replicationParams) detect.Result {
+	pool, err := env.pgPool(t)
 	if err != nil {
 		return fail("%v", err)
 	}
-	pool, red, err := env.pgPool(p.Target)
-	if err != nil {
-		return fail("%v", err)
-	}
+	red, target := t.red, t.name
 	var inRecovery bool
 	var current *float64
 	err = pool.QueryRow(ctx, `SELECT pg_is_in_recovery(),
 		CASE WHEN NOT pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::float8 END`).
 		Scan(&inRecovery, &current)
 	if err != nil {
-		return fail("cannot query %s: %s", p.Target, pgErrorMessage(err, red))
+		return fail("cannot query %s: %s", target, pgErrorMessage(err, red))
 	}
 	r := newResult()
 	switch {
 	case inRecovery && c.Side == rolePrimary:
-		r.failf("%s is in recovery (a replica), want the primary", p.Target)
+		r.failf("%s is in recovery (a replica), want the primary", target)
 	case !inRecovery && c.Side == roleReplica:
-		r.failf("%s is not in recovery: it is a primary (promoted?), want a replica", p.Target)
-		env.setWALReceiverUp(p.Target, 0)
+		r.failf("%s is not in recovery: it is a primary (promoted?), want a replica", target)
+		env.setWALReceiverUp(target, 0)
 	case inRecovery:
-		err = env.replicaLag(ctx, pool, p, c, r)
+		err = env.replicaLag(ctx, pool, t.name, c, r)
 	default:
-		err = env.primaryLag(ctx, pool, p, c, *current, r)
+		err = env.primaryLag(ctx, pool, t.name, c, *current, r)
 	}
 	if err != nil {
-		r.failf("cannot query %s: %s", p.Target, pgErrorMessage(err, red))
+		r.failf("cannot query %s: %s", target, pgErrorMessage(err, red))
 	}
 	return r.done()
 }
 
 // replicaLag measures lag on a replica.
-func (e Env) replicaLag(ctx context.Context, pool *pgxpool.Pool, p config.Probe, c replicationConfig, r *result) error {
+func (e Env) replicaLag(ctx context.Context, pool *pgxpool.Pool, target string, c *replicationParams, r *result) error {
 	r.detail("side", roleReplica)
 	var lagBytes float64
 	var streaming, paused bool
@@ -123,7 +114,7 @@ func (e Env) replicaLag(ctx context.Context, pool *pgxpool.Pool, p config.Probe,
 	r.observe("lag_bytes", lagBytes)
 	r.observe("wal_receiver_up", boolf(streaming))
 	r.observe("replay_paused", boolf(paused))
-	e.setWALReceiverUp(p.Target, boolf(streaming))
+	e.setWALReceiverUp(target, boolf(streaming))
 
 	// Time lag from the replicated heartbeat; without one, fall back to the
 	// last replayed transaction, which only means something while WAL is
@@ -146,15 +137,15 @@ func (e Env) replicaLag(ctx context.Context, pool *pgxpool.Pool, p config.Probe,
 		return err
 	}
 	r.observe("lag_seconds", lagSeconds)
-	e.setLag(p.Target, lagBytes, lagSeconds)
+	e.setLag(target, lagBytes, lagSeconds)
 
-	if !streaming && *c.RequireReceiver {
-		r.failf("WAL receiver on %s is not streaming (byte lag reads %.0f only because nothing arrives)", p.Target, lagBytes)
+	if !streaming && c.RequireReceiver {
+		r.failf("WAL receiver on %s is not streaming (byte lag reads %.0f only because nothing arrives)", target, lagBytes)
 	}
 	if paused {
 		r.detail("replay", "paused")
 	}
-	checkLag(c, r, p.Target, lagBytes, lagSeconds)
+	checkLag(c, r, target, lagBytes, lagSeconds)
 	return nil
 }
 
@@ -168,10 +159,10 @@ type standby struct {
 }
 
 // primaryLag measures lag of every standby of a primary.
-func (e Env) primaryLag(ctx context.Context, pool *pgxpool.Pool, p config.Probe, c replicationConfig, current float64, r *result) error {
+func (e Env) primaryLag(ctx context.Context, pool *pgxpool.Pool, target string, c *replicationParams, current float64, r *result) error {
 	r.detail("side", rolePrimary)
 	now := e.now()
-	hist, err := cached(e, func(s *shared) map[string]*lsnHistory { return s.lsn }, p.Target,
+	hist, err := cached(e, func(s *shared) map[string]*lsnHistory { return s.lsn }, target,
 		func() (*lsnHistory, error) { return &lsnHistory{}, nil })
 	if err != nil {
 		return err
@@ -223,31 +214,31 @@ func (e Env) primaryLag(ctx context.Context, pool *pgxpool.Pool, p config.Probe,
 	if known {
 		r.observe("lag_bytes", maxBytes)
 		r.observe("lag_seconds", maxSeconds)
-		e.setLag(p.Target, maxBytes, maxSeconds)
+		e.setLag(target, maxBytes, maxSeconds)
 	} else {
-		e.forgetLag(p.Target)
+		e.forgetLag(target)
 	}
-	if streaming < *c.MinReplicas {
+	if streaming < c.MinReplicas {
 		names := make([]string, 0, len(standbys))
 		for _, s := range standbys {
 			names = append(names, s.name+"="+s.state)
 		}
 		sort.Strings(names)
-		r.failf("%s streams to %d replica(s), want at least %d (pg_stat_replication: %v)", p.Target, streaming, *c.MinReplicas, names)
+		r.failf("%s streams to %d replica(s), want at least %d (pg_stat_replication: %v)", target, streaming, c.MinReplicas, names)
 	}
 	for _, s := range standbys {
-		checkLag(c, r, p.Target+" → "+s.name, s.lagBytes, s.lagSeconds)
+		checkLag(c, r, target+" → "+s.name, s.lagBytes, s.lagSeconds)
 	}
 	return nil
 }
 
 // checkLag adds failures for lag over the configured thresholds.
-func checkLag(c replicationConfig, r *result, what string, lagBytes, lagSeconds float64) {
+func checkLag(c *replicationParams, r *result, what string, lagBytes, lagSeconds float64) {
 	if c.MaxLagBytes != nil && lagBytes > float64(*c.MaxLagBytes) {
 		r.failf("replication lag on %s is %.0f bytes, over max_lag_bytes %d", what, lagBytes, *c.MaxLagBytes)
 	}
-	if c.MaxLagSeconds != nil && lagSeconds > c.MaxLagSeconds.D().Seconds() {
-		r.failf("replication lag on %s is %.1fs, over max_lag_seconds %s", what, lagSeconds, c.MaxLagSeconds)
+	if c.MaxLagSeconds != nil && lagSeconds > time.Duration(*c.MaxLagSeconds).Seconds() {
+		r.failf("replication lag on %s is %.1fs, over max_lag_seconds %s", what, lagSeconds, *c.MaxLagSeconds)
 	}
 }
 

@@ -43,7 +43,7 @@ func TestPostgresReplication(t *testing.T) {
 	startScheduler(t, env, mkProbe("heartbeat", "postgres_heartbeat", "primary", hbEvery, nil))
 	onPrimary := mkProbe("repl-primary", "postgres_replication", "primary", time.Second, map[string]any{"side": "primary"})
 	onReplica := mkProbe("repl-replica", "postgres_replication", "replica", time.Second, map[string]any{"side": "replica"})
-	waitUntil(t, 10*time.Second, "the heartbeat to reach the replica", func() bool {
+	testharness.Eventually(t, 10*time.Second, "the heartbeat to reach the replica", func() bool {
 		r := runOnce(t, env, onReplica)
 		return r.OK && r.Details["lag_seconds_source"] == "heartbeat"
 	})
@@ -119,7 +119,7 @@ func TestPostgresReplication(t *testing.T) {
 			t.Errorf("replay_paused = %v", r2.Observations["replay_paused"])
 		}
 		pg.ResumeReplay()
-		waitUntil(t, 10*time.Second, "the replica to catch up", func() bool {
+		testharness.Eventually(t, 10*time.Second, "the replica to catch up", func() bool {
 			r := runOnce(t, env, onReplica)
 			return r.OK && r.Observations["lag_bytes"] == 0 && r.Observations["lag_seconds"] < 2*hbEvery.Seconds()
 		})
@@ -156,7 +156,7 @@ func TestPostgresReadyCrash(t *testing.T) {
 	p := mkProbe("db-ready", "postgres_ready", "primary", every, map[string]any{"role": "primary", "write_check": true})
 	p.FailureThreshold = 3
 	s, rec := startScheduler(t, env, p)
-	waitUntil(t, 5*time.Second, "a passing attempt", func() bool {
+	testharness.Eventually(t, 5*time.Second, "a passing attempt", func() bool {
 		r, ok := s.LastResult(p.Name)
 		return ok && r.OK
 	})

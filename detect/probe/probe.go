@@ -12,32 +12,33 @@ import (
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
-// Func runs one attempt of a probe. It must honour ctx's deadline on every
-// outbound call, never put a secret (a DSN, a password) in the result, and
-// leave Duration and CheckedAt to the caller (Env.Run fills them).
-type Func func(ctx context.Context, env Env, p config.Probe) detect.Result
+// Runner runs one attempt of a compiled probe. It must honour ctx's
+// deadline on every outbound call, never put a secret (a DSN, a password)
+// in the result, and leave Duration and CheckedAt to the caller (Set.Run
+// fills them). It gets its clients, metrics and clock from env.
+type Runner func(ctx context.Context, env Env) detect.Result
 
-// Kind is one probe kind: how to run it and how to check its
-// configuration (the target's kind and the params) before it runs.
-type Kind struct {
-	// Run runs one attempt.
-	Run Func
-	// Validate checks p's target and params against c.
-	Validate func(p config.Probe, c *config.Config) error
-}
+// Compiler decodes one probe's params strictly into its kind's typed
+// params (defaults first, then the values, then checks; regular
+// expressions compiled), resolves its target in c, and returns the runner
+// that the scheduler calls at every attempt without decoding again. It
+// does no I/O, so the configuration loader uses it to validate.
+type Compiler func(p config.Probe, c *config.Config) (Runner, error)
 
-// Registry maps every probe type to its kind.
-var Registry = map[string]Kind{
-	"http":                 {Run: HTTP, Validate: validateHTTP},
-	"postgres_ready":       {Run: PostgresReady, Validate: validatePostgresReady},
-	"postgres_heartbeat":   {Run: PostgresHeartbeat, Validate: validatePostgresHeartbeat},
-	"postgres_replication": {Run: PostgresReplication, Validate: validatePostgresReplication},
-	"postgres_integrity":   {Run: PostgresIntegrity, Validate: validatePostgresIntegrity},
-	"redis_persistence":    {Run: RedisPersistence, Validate: validateRedisPersistence},
-	"backup_age":           {Run: BackupAge, Validate: validateBackupAge},
-	"kubernetes_workload":  {Run: KubernetesWorkload, Validate: validateKubernetesWorkload},
+// Registry maps every probe type to its compiler: a new probe kind is one
+// file plus one line here.
+var Registry = map[string]Compiler{
+	"http":                 compileHTTP,
+	"postgres_ready":       compilePostgresReady,
+	"postgres_heartbeat":   compilePostgresHeartbeat,
+	"postgres_replication": compilePostgresReplication,
+	"postgres_integrity":   compilePostgresIntegrity,
+	"redis_persistence":    compileRedisPersistence,
+	"backup_age":           compileBackupAge,
+	"kubernetes_workload":  compileKubernetesWorkload,
 }
 
 // Names returns the registered probe types, sorted.
@@ -60,12 +61,16 @@ func Known() map[string]bool {
 	return known
 }
 
-// Validators returns every kind's Validate, the shape config.Known.Probes
-// takes, so that the loader reports probe problems with file and line.
+// Validators returns a check per kind, the shape config.Known.Probes
+// takes: it compiles the probe and drops the runner, so that the loader
+// reports each params problem at its key's file and line.
 func Validators() map[string]func(p config.Probe, c *config.Config) error {
 	v := make(map[string]func(config.Probe, *config.Config) error, len(Registry))
-	for n, k := range Registry {
-		v[n] = k.Validate
+	for n, compile := range Registry {
+		v[n] = func(p config.Probe, c *config.Config) error {
+			_, err := compile(p, c)
+			return err
+		}
 	}
 	return v
 }
@@ -84,33 +89,81 @@ func Validate(c *config.Config) error {
 
 // ValidateProbe checks one probe against c.
 func ValidateProbe(p config.Probe, c *config.Config) error {
-	k, ok := Registry[p.Type]
+	_, err := compile(p, c)
+	return err
+}
+
+// compile compiles one probe with the compiler its type names.
+func compile(p config.Probe, c *config.Config) (Runner, error) {
+	build, ok := Registry[p.Type]
 	if !ok {
-		return fmt.Errorf("probe %q: unknown type %q (known: %v)", p.Name, p.Type, Names())
+		return nil, fmt.Errorf("probe %q: unknown type %q (known: %v)", p.Name, p.Type, Names())
 	}
-	if err := k.Validate(p, c); err != nil {
-		return fmt.Errorf("probe %q (%s): %w", p.Name, p.Type, err)
+	run, err := build(p, c)
+	if err != nil {
+		return nil, fmt.Errorf("probe %q (%s): %w", p.Name, p.Type, err)
+	}
+	return run, nil
+}
+
+// decode fills out (a pointer to a kind's params struct) with its
+// defaults, then decodes p's params into it strictly, then checks it.
+func decode(p config.Probe, out any) error {
+	if d, ok := out.(interface{ defaults() }); ok {
+		d.defaults()
+	}
+	if err := params.Decode(p.Params, out); err != nil {
+		return err
+	}
+	if c, ok := out.(interface{ check() error }); ok {
+		return c.check()
 	}
 	return nil
 }
 
-// Run runs one attempt of p with the kind its type names, and fills the
-// result's CheckedAt and Duration. It has the signature of
-// detect.RunFunc, so a scheduler takes env.Run directly.
-func (e Env) Run(ctx context.Context, p config.Probe) detect.Result {
-	start := e.now()
+// Set is a configuration's probes, each compiled once, run with one
+// environment.
+type Set struct {
+	env     Env
+	runners map[string]Runner
+}
+
+// Compile compiles probes against e's configuration. It returns every
+// problem, or the set.
+func (e Env) Compile(probes []config.Probe) (*Set, error) {
+	s := &Set{env: e, runners: make(map[string]Runner, len(probes))}
+	var errs []error
+	for _, p := range probes {
+		run, err := compile(p, e.Config)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.runners[p.Name] = run
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run runs one attempt of p with its compiled runner, and fills the
+// result's CheckedAt and Duration. It has the signature of detect.RunFunc,
+// so a scheduler takes set.Run directly.
+func (s *Set) Run(ctx context.Context, p config.Probe) detect.Result {
+	start := s.env.now()
 	var r detect.Result
-	if k, ok := Registry[p.Type]; ok {
-		r = k.Run(ctx, e, p)
+	if run, ok := s.runners[p.Name]; ok {
+		r = run(ctx, s.env)
 	} else {
-		r = fail("unknown probe type %q", p.Type)
+		r = fail("probe %q was not compiled", p.Name)
 	}
 	r.CheckedAt = start
-	r.Duration = e.now().Sub(start)
+	r.Duration = s.env.now().Sub(start)
 	return r
 }
 
-var _ detect.RunFunc = Env{}.Run
+var _ detect.RunFunc = (*Set)(nil).Run
 
 // fail returns a failed result with a formatted reason.
 func fail(format string, args ...any) detect.Result {

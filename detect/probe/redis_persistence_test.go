@@ -1,12 +1,13 @@
 package probe
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
+
+	promconfig "github.com/prometheus/common/config"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -69,7 +70,7 @@ func TestRedisPersistenceChecks(t *testing.T) {
 	mustOK(t, "with password", runOnce(t, env, mkProbe("a", "redis_persistence", "cache", time.Second, nil)))
 	mustFail(t, "without password", runOnce(t, env, mkProbe("b", "redis_persistence", "no-auth", time.Second, nil)), "NOAUTH")
 	r := runOnce(t, env, mkProbe("c", "redis_persistence", "wrong-auth", time.Second, nil))
-	mustFail(t, "wrong password", r, "AUTH")
+	mustFail(t, "wrong password", r, "WRONGPASS")
 	if strings.Contains(r.Reason, "wrong-password") {
 		t.Errorf("reason leaks the password: %s", r.Reason)
 	}
@@ -86,19 +87,31 @@ func TestRedisPersistenceChecks(t *testing.T) {
 		map[string]any{"max_age": "1h"})), "unsaved since the last save")
 }
 
-// redisSet writes a key over a connection authenticated with password
-// (testharness.RedisDo sends one command per connection, so no AUTH).
+// redisSet writes a key over a connection authenticated with password.
 func redisSet(addr, password string) error {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, DisableIdentity: true})
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.Set(ctx, "k", "v", 0).Err()
+}
+
+// TestRedisPersistenceTLS reads INFO from a real Redis over TLS, trusting
+// the target's ca_file, and refuses a server whose certificate it cannot
+// verify.
+func TestRedisPersistenceTLS(t *testing.T) {
+	rs := testharness.Redis(t, testharness.RedisTLS())
+	cfg := &config.Config{Targets: config.Targets{Redis: []config.RedisTarget{
+		{Name: "tls", Address: rs.TLSAddr, TLS: &promconfig.TLSConfig{CAFile: rs.CAFile}},
+		{Name: "untrusted", Address: rs.TLSAddr, TLS: &promconfig.TLSConfig{}},
+		{Name: "plain-to-tls", Address: rs.TLSAddr},
+	}}}
+	env, _ := testEnv(t, cfg)
+	r := runOnce(t, env, mkProbe("a", "redis_persistence", "tls", time.Second, nil))
+	mustOK(t, "over TLS", r)
+	if r.Observations["rdb_last_save_timestamp_seconds"] <= 0 {
+		t.Errorf("observations %v", r.Observations)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	rd := bufio.NewReader(conn)
-	if _, err := respDo(conn, rd, "AUTH", password); err != nil {
-		return err
-	}
-	_, err = respDo(conn, rd, "SET", "k", "v")
-	return err
+	mustFail(t, "untrusted certificate", runOnce(t, env, mkProbe("b", "redis_persistence", "untrusted", time.Second, nil)), "certificate")
+	mustFail(t, "plain text to a TLS port", runOnce(t, env, mkProbe("c", "redis_persistence", "plain-to-tls", time.Second, nil)), "redis plain-to-tls")
 }

@@ -29,7 +29,7 @@ func TestRealAlertmanagerResendsRunOnce(t *testing.T) {
 	if err := am.PostAlerts(ctx, []testharness.Alert{alert}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the first delivery to run the step", func() bool { return executions(t, out) == 1 })
+	testharness.Eventually(t, 20*time.Second, "the first delivery to run the step", func() bool { return executions(t, out) == 1 })
 
 	incident := func() store.Incident {
 		var list struct{ Incidents []store.Incident }
@@ -55,7 +55,7 @@ func TestRealAlertmanagerResendsRunOnce(t *testing.T) {
 	if err := am.ResolveAlerts(ctx, []testharness.Alert{alert}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the resolved notification to close the incident", func() bool {
+	testharness.Eventually(t, 20*time.Second, "the resolved notification to close the incident", func() bool {
 		in = incident()
 		return in.State == store.IncidentResolved && in.AlertStatus == "resolved"
 	})

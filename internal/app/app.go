@@ -11,16 +11,17 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/kubeclient"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
@@ -34,6 +35,9 @@ type Options struct {
 	ListenAddress string // overrides server.listen_address
 	StoragePath   string // overrides storage.path
 	DryRun        bool   // global dry run, on top of guardrails.dry_run
+	// WebConfigFile is exporter-toolkit's web configuration (TLS, client
+	// certificates, basic-auth users); empty serves plain HTTP.
+	WebConfigFile string
 	Logger        *slog.Logger
 	// Registry receives every metric; nil creates a fresh one.
 	Registry *prometheus.Registry
@@ -52,6 +56,8 @@ type App struct {
 	http     *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
+	// webConfig is Options.WebConfigFile.
+	webConfig string
 }
 
 // New opens the journal, builds the engine and binds the listener. The
@@ -64,6 +70,9 @@ func New(o Options) (*App, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if err := ValidateWebConfig(o.WebConfigFile); err != nil {
+		return nil, err
 	}
 	reg := o.Registry
 	if reg == nil {
@@ -80,29 +89,39 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	actions, err := BuildActions(cfg, log)
-	if err != nil {
-		_ = st.Close()
-		return nil, err
-	}
 	probeMetrics := metrics.NewProbes(reg)
 	backups, err := backup.NewScheduler(backup.Options{Config: cfg, Logger: log.With("component", "backup"),
-		Metrics: metrics.NewBackups(reg, probeMetrics), Journal: st})
+		Metrics: metrics.NewBackups(reg, probeMetrics), Journal: st,
+		Integrity: probe.CheckCopy(cfg, log.With("component", "restore-test"))})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	env := probe.NewEnv(probe.EnvOptions{Logger: log.With("component", "probe"), Config: cfg, Metrics: probeMetrics})
+	kube := kubeclient.NewCache("drguard")
+	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	env := probe.NewEnv(probe.EnvOptions{Logger: log.With("component", "probe"), Config: cfg, Metrics: probeMetrics, Kube: kube})
+	probes, err := env.Compile(cfg.Probes)
+	if err != nil {
+		env.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	var eng *remediate.Engine
 	sched, err := detect.NewScheduler(detect.SchedulerOptions{
 		Probes: cfg.Probes, Metrics: probeMetrics, Logger: log.With("component", "scheduler"),
 		Run: func(ctx context.Context, p config.Probe) detect.Result {
-			r := env.Run(ctx, p)
-			backups.ObserveProbeResult(p, r) // replica RPO exposure
+			r := probes.Run(ctx, p)
+			if point, ok := probe.ReplicaRecoveryPoint(p, r); ok {
+				backups.ObserveReplica(p.Target, point) // replica RPO exposure
+			}
 			return r
 		},
 		Emit: func(ctx context.Context, d detect.Detection) error {
-			if err := st.EnqueueAlerts(ctx, []store.Alert{d.Record("probe", time.Now().UTC())}); err != nil {
+			if err := st.EnqueueAlerts(ctx, []store.Alert{server.AlertRecord(d, "probe", time.Now().UTC())}); err != nil {
 				return err
 			}
 			eng.Wake()
@@ -139,26 +158,25 @@ func New(o Options) (*App, error) {
 	srv := server.New(server.Options{
 		Store: st, Engine: engineAPI{eng}, Auth: server.NewAuthenticator(cfg.Auth),
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg),
 	})
 	return &App{
-		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg,
+		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 	}, nil
 }
 
-// BuildActions provisions every registered action once.
-func BuildActions(cfg *config.Config, log *slog.Logger) (map[string]action.Action, error) {
-	deps := action.Deps{Logger: log.With("component", "action"), Config: cfg, HTTPClient: &http.Client{Timeout: 5 * time.Minute}}
-	out := make(map[string]action.Action, len(action.Registry))
-	for name, build := range action.Registry {
-		a, err := build(deps)
-		if err != nil {
-			return nil, fmt.Errorf("action %s: %w", name, err)
-		}
-		out[name] = a
+// BuildActions provisions every registered action once, on the shared
+// services in deps (an HTTP client with a bound is added when it has none).
+func BuildActions(deps action.Deps) (map[string]action.Action, error) {
+	if deps.HTTPClient == nil {
+		deps.HTTPClient = &http.Client{Timeout: 5 * time.Minute}
+	}
+	out, err := action.Build(deps)
+	if err != nil {
+		return nil, fmt.Errorf("actions: %w", err)
 	}
 	return out, nil
 }
@@ -186,41 +204,33 @@ func (a *App) Run(ctx context.Context) error {
 		{"probe scheduler", a.sched.Run},
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
-		{"http", func(context.Context) error {
-			if err := a.http.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
-				return err
+		{"http", a.serveHTTP},
+	}
+	// The components run in an errgroup: the first to fail cancels the
+	// group's context, which starts the shutdown below; Wait returns that
+	// first error once every component has returned.
+	g, gctx := errgroup.WithContext(engCtx)
+	for _, c := range components {
+		g.Go(func() error {
+			if err := c.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			return nil
-		}},
+		})
 	}
-	var wg sync.WaitGroup
-	errc := make(chan error, len(components))
-	for _, c := range components {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.run(engCtx); err != nil {
-				errc <- fmt.Errorf("%s: %w", c.name, err)
-			}
-		}()
-	}
-	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-errc:
+	case <-gctx.Done():
 	}
 	a.log.Info("shutting down")
 	timeout := time.Duration(a.cfg.Server.ShutdownTimeout)
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if err := a.http.Shutdown(sctx); err != nil {
 		a.log.Warn("http shutdown", "err", err)
 	}
 	stopEngine()
-	wg.Wait()
+	runErr := g.Wait()
 	a.probes.Close()
 	if err := a.store.Close(); err != nil && runErr == nil {
 		runErr = err

@@ -13,19 +13,24 @@ import (
 	"time"
 )
 
-// cmdApprove decides a gated step on a running drguard through its API.
+// approveUsage is the approve command's synopsis.
+const approveUsage = "usage: drguard approve ID [--reject] --server=URL --token-file=F [--comment=TEXT] [--params-hash=HASH]"
+
+// cmdApprove decides a gated step on a running drguard through its API
+// and prints what was decided, with the hash of the step it was bound to.
 func cmdApprove(ctx context.Context, args []string, stdio IO) int {
 	fs := newFlags("approve", stdio)
 	reject := fs.Bool("reject", false, "reject instead of approve")
 	srv := fs.String("server", "", "drguard's URL, e.g. http://drguard:9095")
 	tokenFile := fs.String("token-file", "", "file holding your API token")
 	comment := fs.String("comment", "", "comment recorded in the audit log")
+	hash := fs.String("params-hash", "", "the paramsHash you reviewed (GET /remediate); the decision is refused (409) if the step no longer matches it")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return ExitUsage
 	}
 	if len(pos) != 1 || *srv == "" || *tokenFile == "" {
-		fmt.Fprintln(stdio.Stderr, "usage: drguard approve ID [--reject] --server=URL --token-file=F [--comment=TEXT]")
+		fmt.Fprintln(stdio.Stderr, approveUsage)
 		return ExitUsage
 	}
 	raw, err := os.ReadFile(*tokenFile)
@@ -37,7 +42,7 @@ func cmdApprove(ctx context.Context, args []string, stdio IO) int {
 	if *reject {
 		verb = "reject"
 	}
-	body, _ := json.Marshal(map[string]string{"comment": *comment})
+	body, _ := json.Marshal(map[string]string{"comment": *comment, "paramsHash": *hash})
 	u := strings.TrimRight(*srv, "/") + "/remediate/" + url.PathEscape(pos[0]) + "/" + verb
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -59,6 +64,19 @@ func cmdApprove(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Stderr, "drguard approve: %s: %s\n", resp.Status, strings.TrimSpace(string(out)))
 		return ExitFail
 	}
-	fmt.Fprintf(stdio.Stdout, "%s: %s\n", pos[0], map[string]string{"approve": "approved", "reject": "rejected"}[verb])
+	var a struct {
+		State      string `json:"state"`
+		Status     string `json:"status"`
+		ParamsHash string `json:"paramsHash"`
+	}
+	if err := json.Unmarshal(out, &a); err != nil {
+		fmt.Fprintf(stdio.Stderr, "drguard approve: unexpected answer: %v\n", err)
+		return ExitFail
+	}
+	what := map[string]string{"approve": "approved", "reject": "rejected"}[verb]
+	if a.State == "pending" {
+		what = "approval recorded; " + a.Status
+	}
+	fmt.Fprintf(stdio.Stdout, "%s: %s (params %s)\n", pos[0], what, a.ParamsHash)
 	return ExitOK
 }

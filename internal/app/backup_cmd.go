@@ -11,16 +11,18 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/term"
-
+	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/prometheus/common/promslog"
+	"golang.org/x/term"
 )
 
 // backupFlags are the flags the backup, restore and verify commands share.
 type backupFlags struct {
-	file, target, storage, level, tmpDir *string
+	file, target, storage, tmpDir *string
+	log                           *promslog.Config
 }
 
 func addBackupFlags(fs *flag.FlagSet) backupFlags {
@@ -28,7 +30,7 @@ func addBackupFlags(fs *flag.FlagSet) backupFlags {
 		file:    fs.String("config.file", "", "configuration file"),
 		target:  fs.String("target", "", "the backup to use: a backups[].name, or the postgres target it backs up"),
 		storage: fs.String("storage.path", "", "journal directory to record runs in (not while a drguard daemon holds it)"),
-		level:   fs.String("log.level", "warn", "log level: debug, info, warn, error"),
+		log:     addLogFlags(fs, "warn"),
 		tmpDir:  fs.String("tmp-dir", "", "directory for the decrypted dump during restores (default: the system's)"),
 	}
 }
@@ -47,12 +49,8 @@ func (f backupFlags) service(name string, io IO) (*backup.Service, *config.Confi
 		fmt.Fprintf(io.Stderr, "drguard %s: --target is required\n", name)
 		return nil, nil, nil, false
 	}
-	log, err := NewLogger(io.Stderr, *f.level, "logfmt")
-	if err != nil {
-		fmt.Fprintf(io.Stderr, "drguard %s: %v\n", name, err)
-		return nil, nil, nil, false
-	}
-	cfg, ok := loadConfig(*f.file, io)
+	log := NewLogger(io.Stderr, f.log)
+	cfg, ok := loadConfig(*f.file, true, io)
 	if !ok {
 		return nil, nil, nil, false
 	}
@@ -60,6 +58,7 @@ func (f backupFlags) service(name string, io IO) (*backup.Service, *config.Confi
 		debug.SetGCPercent(cliGCPercent)
 	}
 	var journal *store.Store
+	var err error
 	closeFn := func() {}
 	if *f.storage != "" {
 		journal, err = store.Open(*f.storage)
@@ -72,6 +71,7 @@ func (f backupFlags) service(name string, io IO) (*backup.Service, *config.Confi
 	svc, err := backup.New(backup.Options{
 		Config: cfg, Logger: log.With("component", "backup"), Journal: journal,
 		TempDir: *f.tmpDir, Progress: progressWriter(io.Stderr),
+		Integrity: probe.CheckCopy(cfg, log.With("component", "restore-test")),
 	})
 	if err != nil {
 		closeFn()

@@ -109,8 +109,9 @@ func TestBackupRestoreVerifyCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "drguard.yaml")
-	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
-objectives:
+	// No auth section: backup, restore and verify serve no HTTP and need
+	// no webhook credentials (check and serve do, see the end).
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`objectives:
   shop: {rpo: 1h, rto: 4h, rto_overhead: 15m}
 targets:
   postgres:
@@ -182,5 +183,44 @@ restore_tests:
 	}
 	if strings.Contains(out+errOut, "drguard-test-secret") {
 		t.Error("a credential reached the output")
+	}
+}
+
+// TestOfflineCommandsNeedNoWebhookCredentials: the configuration of the
+// backup commands above has no auth section; check (for serve) refuses it
+// and says why.
+func TestOfflineCommandsNeedNoWebhookCredentials(t *testing.T) {
+	t.Setenv("DRGUARD_TEST_DSN", "postgres://app@localhost/app")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "drguard.yaml")
+	if err := os.WriteFile(cfg, []byte("targets:\n  postgres: [{name: db, dsn: '${DRGUARD_TEST_DSN}'}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("check", "--config.file="+cfg); code != ExitFail || !strings.Contains(errOut, "auth.webhook: the webhook needs a credential") {
+		t.Errorf("check = %d, %s", code, errOut)
+	}
+	for _, cmd := range []string{"backup", "verify"} {
+		code, _, errOut := runCLI(cmd, "--config.file="+cfg, "--target=db")
+		if strings.Contains(errOut, "auth.webhook") || !strings.Contains(errOut, `none of a target "db"`) {
+			t.Errorf("%s = %d, %s; want past the configuration, to the missing backup", cmd, code, errOut)
+		}
+	}
+}
+
+// TestHelpExitsZero: --help and -h on drguard and on every command print
+// the usage and exit 0.
+func TestHelpExitsZero(t *testing.T) {
+	if code, out, _ := runCLI("--help"); code != ExitOK || !strings.Contains(out, "commands:") {
+		t.Errorf("drguard --help = %d, %q", code, out)
+	}
+	for name := range commands() {
+		for _, flag := range []string{"--help", "-h"} {
+			if code, _, errOut := runCLI(name, flag); code != ExitOK {
+				t.Errorf("drguard %s %s = %d (%s), want 0", name, flag, code, errOut)
+			}
+		}
+	}
+	if code, _, _ := runCLI("check", "--no-such-flag"); code != ExitUsage {
+		t.Errorf("a bad flag exits %d, want %d", code, ExitUsage)
 	}
 }

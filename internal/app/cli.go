@@ -10,7 +10,9 @@ import (
 	"os"
 	"runtime"
 	"sort"
-	"strings"
+
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
 
 	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -51,9 +53,13 @@ func commands() map[string]command {
 // Main runs the drguard command line and returns the process exit code.
 func Main(ctx context.Context, args []string, io IO) int {
 	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(io.Stderr, cmds)
 		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(io.Stdout, cmds)
+		return ExitOK
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
@@ -61,7 +67,11 @@ func Main(ctx context.Context, args []string, io IO) int {
 		usage(io.Stderr, cmds)
 		return ExitUsage
 	}
-	return c.run(ctx, args[1:], io)
+	code := c.run(ctx, args[1:], io)
+	if code == ExitUsage && wantsHelp(args[1:]) {
+		return ExitOK
+	}
+	return code
 }
 
 func usage(w io.Writer, cmds map[string]command) {
@@ -82,6 +92,20 @@ func notYet(name string) func(context.Context, []string, IO) int {
 		fmt.Fprintf(io.Stderr, "drguard %s: not implemented yet\n", name)
 		return ExitUsage
 	}
+}
+
+// wantsHelp reports whether a command's arguments ask for its usage: the
+// command then printed it and exits 0, whatever it returned.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // newFlags returns a flag set that prints errors to stderr and never exits.
@@ -108,30 +132,23 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// KnownActions lists the registered actions with their param validators,
-// and the probe kinds with theirs, for the configuration loader.
+// KnownActions lists the registered actions with their static params
+// checks, and the probe kinds with theirs, for the configuration loader.
+// Nothing is built to check.
 func KnownActions() config.Known {
-	k := config.Known{Actions: map[string]func(map[string]any) error{}, ProbeTypes: probe.Known(), Probes: map[string]func(config.Probe, *config.Config) error{}}
-	for name := range probe.Registry {
-		k.Probes[name] = func(p config.Probe, c *config.Config) error { return probe.Registry[name].Validate(p, c) }
-	}
-	for name, build := range action.Registry {
-		a, err := build(action.Deps{Logger: slog.New(slog.DiscardHandler), Config: &config.Config{}})
-		if err != nil {
-			k.Actions[name] = func(map[string]any) error { return nil }
-			continue
-		}
-		k.Actions[name] = a.Validate
-	}
-	return k
+	return config.Known{Actions: action.Checks(), ProbeTypes: probe.Known(), Probes: probe.Validators()}
 }
 
-func loadConfig(path string, io IO) (*config.Config, bool) {
+// loadConfig loads the configuration for a command; offline commands
+// (backup, restore, verify) serve no HTTP and need no webhook credentials.
+func loadConfig(path string, offline bool, io IO) (*config.Config, bool) {
 	if path == "" {
 		fmt.Fprintln(io.Stderr, "drguard: --config.file is required")
 		return nil, false
 	}
-	cfg, err := config.Load(path, KnownActions())
+	known := KnownActions()
+	known.Offline = offline
+	cfg, err := config.Load(path, known)
 	if err != nil {
 		var ps config.Problems
 		if errors.As(err, &ps) {
@@ -149,10 +166,15 @@ func loadConfig(path string, io IO) (*config.Config, bool) {
 func cmdCheck(_ context.Context, args []string, io IO) int {
 	fs := newFlags("check", io)
 	file := fs.String("config.file", "", "configuration file to check")
+	webConfig := fs.String("web.config.file", "", "web configuration file (TLS, client certificates, basic-auth users) to check as well")
 	if _, err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
-	cfg, ok := loadConfig(*file, io)
+	cfg, ok := loadConfig(*file, false, io)
+	if err := ValidateWebConfig(*webConfig); err != nil {
+		fmt.Fprintf(io.Stderr, "error: %v\n", err)
+		ok = false
+	}
 	if !ok {
 		return ExitFail
 	}
@@ -172,24 +194,17 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	fs := newFlags("serve", io)
 	file := fs.String("config.file", "", "configuration file")
 	listen := fs.String("web.listen-address", "", "address to listen on (default from config, :9095)")
+	webConfig := fs.String("web.config.file", "", "exporter-toolkit web configuration: TLS, client certificates, HTTP/2, bcrypt basic-auth users (default: plain HTTP)")
 	storage := fs.String("storage.path", "", "journal directory (default from config, data)")
 	dryRun := fs.Bool("dry-run", false, "journal and count what would be done; touch nothing")
-	level := fs.String("log.level", "info", "log level: debug, info, warn, error")
-	format := fs.String("log.format", "logfmt", "log format: logfmt or json")
+	logCfg := addLogFlags(fs, "info")
 	if _, err := parse(fs, args); err != nil {
 		return ExitUsage
 	}
-	log, err := NewLogger(io.Stderr, *level, *format)
-	if err != nil {
-		fmt.Fprintf(io.Stderr, "drguard serve: %v\n", err)
-		return ExitUsage
-	}
-	cfg, ok := loadConfig(*file, io)
+	log := NewLogger(io.Stderr, logCfg)
+	cfg, ok := loadConfig(*file, false, io)
 	if !ok {
 		return ExitFail
-	}
-	if from := EnsureMinProcs(); from != 0 {
-		log.Info("GOMAXPROCS raised: with one P, intake's durable writes queue behind request handlers", "from", from, "to", minProcs)
 	}
 	if from := EnsureMinProcs(); from != 0 {
 		log.Info("GOMAXPROCS raised: with one P, intake's durable writes queue behind request handlers", "from", from, "to", minProcs)
@@ -197,7 +212,7 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	for _, w := range cfg.Warnings() {
 		log.Warn("configuration", "warning", w.String())
 	}
-	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log})
+	a, err := New(Options{Config: cfg, ListenAddress: *listen, StoragePath: *storage, DryRun: *dryRun, Logger: log, WebConfigFile: *webConfig})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return ExitFail
@@ -209,20 +224,21 @@ func cmdServe(ctx context.Context, args []string, io IO) int {
 	return ExitOK
 }
 
-// NewLogger builds the daemon's logger.
-func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid --log.level %q", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch strings.ToLower(format) {
-	case "logfmt", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("invalid --log.format %q", format)
+// addLogFlags adds --log.level (default level) and --log.format, with
+// promslog's names, help and values, as every Prometheus component has.
+func addLogFlags(fs *flag.FlagSet, level string) *promslog.Config {
+	c := &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
+	_ = c.Level.Set(level)
+	_ = c.Format.Set("logfmt")
+	fs.Var(c.Level, promslogflag.LevelFlagName, promslogflag.LevelFlagHelp)
+	fs.Var(c.Format, promslogflag.FormatFlagName, promslogflag.FormatFlagHelp)
+	return c
+}
+
+// NewLogger builds a command's logger with promslog, writing to w.
+func NewLogger(w io.Writer, c *promslog.Config) *slog.Logger {
+	c.Writer = w
+	return promslog.New(c)
 }
 
 func cmdVersion(_ context.Context, _ []string, io IO) int {

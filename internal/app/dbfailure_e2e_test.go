@@ -58,7 +58,7 @@ policies:
         verify: {probe: pg-ready, within: 30s}
 `, pg.PrimaryDSN("postgres"), runuser, pgctl, pg.PrimaryDataDir, restartLog)
 	a := startApp(t, cfg)
-	eventually(t, 10*time.Second, "the probe to pass", func() bool {
+	testharness.Eventually(t, 10*time.Second, "the probe to pass", func() bool {
 		return metric(t, a.Registry, "drguard_probe_success", "probe", "pg-ready") == 1
 	})
 
@@ -66,7 +66,7 @@ policies:
 	pg.StopPrimary("immediate")
 
 	var in store.Incident
-	eventually(t, 60*time.Second, "an incident from the probe that resolves", func() bool {
+	testharness.Eventually(t, 60*time.Second, "an incident from the probe that resolves", func() bool {
 		var list struct{ Incidents []store.Incident }
 		getJSON(t, a.URL+"/api/v1/incidents", &list)
 		if len(list.Incidents) == 0 {
@@ -119,8 +119,8 @@ policies:
 // TestExamplesPassCheck loads both example configurations with every
 // registered action and probe validator, as `drguard check` does.
 func TestExamplesPassCheck(t *testing.T) {
-	t.Setenv("DRGUARD_WEBHOOK_TOKEN", "x")
-	t.Setenv("DRGUARD_ADMIN_TOKEN", "y")
+	t.Setenv("DRGUARD_WEBHOOK_TOKEN", "example-webhook-token")
+	t.Setenv("DRGUARD_ADMIN_TOKEN", "example-admin-token")
 	for _, f := range []string{"local.yaml", "drguard.yaml"} {
 		var out, errOut strings.Builder
 		code := Main(context.Background(), []string{"check", "--config.file=" + filepath.Join("..", "..", "deploy", "examples", f)}, IO{Stdout: &out, Stderr: &errOut})

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // daemon is a drguard process started from the test binary.
@@ -102,13 +104,7 @@ func (d *daemon) kill() {
 // checks that every alert that got a 200 is journaled and processed exactly
 // once.
 func TestDurableIntakeSurvivesKill9(t *testing.T) {
-	dir := t.TempDir()
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "drguard.yaml")
-	policy := fmt.Sprintf(`
+	cfgFile, out, storage := daemonFiles(t, `
 policies:
   - name: durable
     matchers: ['alertname="Durable"']
@@ -117,11 +113,7 @@ policies:
         action: exec
         params:
           argv: ["mkdir", "%s/{{ .Labels.target }}"]
-`, out)
-	if err := os.WriteFile(cfgFile, []byte(baseConfig+policy), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	storage := filepath.Join(dir, "data")
+`)
 	d := startDaemon(t, cfgFile, storage)
 
 	var (
@@ -176,10 +168,8 @@ policies:
 
 	d2 := startDaemon(t, cfgFile, storage)
 	var incidents []store.Incident
-	eventually(t, 60*time.Second, "every acknowledged alert to be processed", func() bool {
-		var list struct{ Incidents []store.Incident }
-		getJSON(t, d2.URL+"/api/v1/incidents", &list)
-		incidents = list.Incidents
+	testharness.Eventually(t, 60*time.Second, "every acknowledged alert to be processed", func() bool {
+		incidents, _ = pageAll(t, d2.URL, url.Values{"limit": {"1000"}})
 		seen := map[string]bool{}
 		for _, in := range incidents {
 			if len(in.RunIDs) > 0 {
@@ -207,7 +197,7 @@ policies:
 	}
 	// Every run ends either succeeded (its directory exists) or
 	// interrupted by the kill (exec is not idempotent, so never re-run).
-	eventually(t, 60*time.Second, "every run to finish", func() bool {
+	testharness.Eventually(t, 60*time.Second, "every run to finish", func() bool {
 		for _, in := range incidents {
 			var detail struct{ Runs []store.Run }
 			getJSON(t, d2.URL+"/api/v1/incidents/"+in.ID, &detail)

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
@@ -18,20 +17,12 @@ var _ server.Engine = engineAPI{}
 
 func (a engineAPI) Wake() { a.e.Wake() }
 
+// Decide passes the decision, with the hash the approver saw, to the
+// engine, which checks everything inside the decision's transaction.
 func (a engineAPI) Decide(ctx context.Context, id string, d server.Decision) (store.Approval, error) {
-	if d.ParamsHash != "" {
-		pending, err := a.e.PendingApprovals()
-		if err != nil {
-			return store.Approval{}, err
-		}
-		for _, p := range pending {
-			if p.ID == id && p.ParamsHash != d.ParamsHash {
-				return store.Approval{}, fmt.Errorf("%w: approval %s now shows different parameters; reload and decide again", server.ErrConflict, id)
-			}
-		}
-	}
 	ap, err := a.e.Decide(ctx, id, remediate.Decision{
 		Approve: d.Approve, Actor: d.Actor, Remote: d.Remote, Comment: d.Comment, Role: d.Identity.Role,
+		ParamsHash: d.ParamsHash,
 	})
 	return ap, mapErr(err)
 }
@@ -49,18 +40,26 @@ func (a engineAPI) Incident(id string) (store.Incident, []store.Run, error) {
 	return in, runs, mapErr(err)
 }
 
-// mapErr translates engine errors into the API's.
+// mapErr translates engine errors into the API's, keeping the engine's
+// message as it is: "conflict: approval …", not "conflict: conflict: …".
 func mapErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, remediate.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("%w: %v", server.ErrNotFound, err)
-	case errors.Is(err, remediate.ErrConflict):
-		return fmt.Errorf("%w: %v", server.ErrConflict, err)
-	case errors.Is(err, remediate.ErrForbidden):
-		return fmt.Errorf("%w: %v", server.ErrForbidden, err)
-	default:
-		return err
+	kinds := []struct{ engine, api error }{
+		{remediate.ErrNotFound, server.ErrNotFound},
+		{store.ErrNotFound, server.ErrNotFound},
+		{remediate.ErrConflict, server.ErrConflict},
+		{remediate.ErrForbidden, server.ErrForbidden},
 	}
+	for _, k := range kinds {
+		if errors.Is(err, k.engine) {
+			return apiError{kind: k.api, err: err}
+		}
+	}
+	return err
 }
+
+// apiError is an engine error classified as one of the API's: errors.Is
+// matches both, and its message is the engine's.
+type apiError struct{ kind, err error }
+
+func (e apiError) Error() string   { return e.err.Error() }
+func (e apiError) Unwrap() []error { return []error{e.kind, e.err} }

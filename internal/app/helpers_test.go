@@ -135,12 +135,6 @@ func webhook(status string, startsAt time.Time, alerts ...map[string]string) []b
 	return raw
 }
 
-// eventually polls cond until it is true or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testharness.Eventually(t, within, what, cond)
-}
-
 // getJSON GETs url as the admin and decodes the body into v.
 func getJSON(t *testing.T, url string, v any) {
 	t.Helper()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 const noPolicies = ``
@@ -77,7 +79,7 @@ func TestIntakeAcceptsBasicAuthAndJournals(t *testing.T) {
 			t.Fatalf("credential style %d: status %d", i, resp.StatusCode)
 		}
 	}
-	eventually(t, 5*time.Second, "two incidents", func() bool {
+	testharness.Eventually(t, 5*time.Second, "two incidents", func() bool {
 		var list struct{ Incidents []json.RawMessage }
 		getJSON(t, a.URL+"/api/v1/incidents", &list)
 		return len(list.Incidents) == 2

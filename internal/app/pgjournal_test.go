@@ -51,14 +51,14 @@ func TestPostgresJournalOutage(t *testing.T) {
 	}
 
 	pg.StartPrimary()
-	eventually(t, 15*time.Second, "readyz after the journal came back", func() bool {
+	testharness.Eventually(t, 15*time.Second, "readyz after the journal came back", func() bool {
 		code, _ := do(t, http.MethodGet, a.URL+"/readyz", "", nil)
 		return code == http.StatusOK
 	})
 	if code, _ := post("after"); code != http.StatusOK {
 		t.Fatalf("webhook after the journal came back: %d", code)
 	}
-	eventually(t, 15*time.Second, "incidents for both alerts answered 200", func() bool {
+	testharness.Eventually(t, 15*time.Second, "incidents for both alerts answered 200", func() bool {
 		var list struct {
 			Incidents []struct{ Fingerprint string }
 		}

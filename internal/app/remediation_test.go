@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // countingPolicy returns a policy whose steps each create one new file in
@@ -59,12 +60,12 @@ func TestRepeatedNotificationsRunOnce(t *testing.T) {
 			t.Fatalf("post %d: %d %s", i, code, body)
 		}
 	}
-	eventually(t, 10*time.Second, "one execution", func() bool { return executions(t, out) == 1 })
+	testharness.Eventually(t, 10*time.Second, "one execution", func() bool { return executions(t, out) == 1 })
 	if code, _ := do(t, http.MethodPost, a.URL+"/api/v1/alerts", webhookToken, webhook("resolved", starts, dbDown("pg-0"))); code != 200 {
 		t.Fatal("resolved notification refused")
 	}
 	var inc store.Incident
-	eventually(t, 10*time.Second, "the incident to resolve", func() bool {
+	testharness.Eventually(t, 10*time.Second, "the incident to resolve", func() bool {
 		var list struct{ Incidents []store.Incident }
 		getJSON(t, a.URL+"/api/v1/incidents", &list)
 		if len(list.Incidents) != 1 {
@@ -99,7 +100,7 @@ func TestGatedStepApproval(t *testing.T) {
 	do(t, http.MethodPost, a.URL+"/api/v1/alerts", webhookToken, webhook("firing", time.Now().UTC(), dbDown("pg-1")))
 
 	var pending struct{ Approvals []store.Approval }
-	eventually(t, 10*time.Second, "a pending approval", func() bool {
+	testharness.Eventually(t, 10*time.Second, "a pending approval", func() bool {
 		getJSON(t, a.URL+"/remediate", &pending)
 		return len(pending.Approvals) == 1
 	})
@@ -134,7 +135,7 @@ func TestGatedStepApproval(t *testing.T) {
 	if got[200] != 1 || got[409] != 1 {
 		t.Fatalf("concurrent approvals answered %v, want one 200 and one 409", got)
 	}
-	eventually(t, 10*time.Second, "the approved step to run", func() bool { return executions(t, out) == 1 })
+	testharness.Eventually(t, 10*time.Second, "the approved step to run", func() bool { return executions(t, out) == 1 })
 	if code, _ := do(t, http.MethodPost, a.URL+"/remediate/"+ap.ID+"/reject", approverToken, nil); code != 409 {
 		t.Errorf("deciding again: %d, want 409", code)
 	}
@@ -150,7 +151,7 @@ func TestApproveViaCLI(t *testing.T) {
 	a := startApp(t, countingPolicy(out, true))
 	do(t, http.MethodPost, a.URL+"/api/v1/alerts", webhookToken, webhook("firing", time.Now().UTC(), dbDown("pg-2")))
 	var pending struct{ Approvals []store.Approval }
-	eventually(t, 10*time.Second, "a pending approval", func() bool {
+	testharness.Eventually(t, 10*time.Second, "a pending approval", func() bool {
 		getJSON(t, a.URL+"/remediate", &pending)
 		return len(pending.Approvals) == 1
 	})
@@ -163,7 +164,7 @@ func TestApproveViaCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout.String(), "approved") {
 		t.Fatalf("approve exited %d: %s %s", code, stdout.String(), stderr.String())
 	}
-	eventually(t, 10*time.Second, "the approved step to run", func() bool { return executions(t, out) == 1 })
+	testharness.Eventually(t, 10*time.Second, "the approved step to run", func() bool { return executions(t, out) == 1 })
 	code = Main(t.Context(), []string{"approve", pending.Approvals[0].ID, "--reject", "--server=" + a.URL, "--token-file=" + tokFile}, IO{Stdout: &stdout, Stderr: &stderr})
 	if code != 1 || !strings.Contains(stderr.String(), "409") {
 		t.Fatalf("second decision exited %d: %s", code, stderr.String())

@@ -129,7 +129,7 @@ func newBenchFixture(b *testing.B) *benchFixture {
 		b.Fatal(err)
 	}
 	f.cfgPath = filepath.Join(f.dir, "bench.yaml")
-	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: bench}}
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: bench-webhook-token}}
 targets:
   postgres: [{name: db, dsn: %q}]
   s3:

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
@@ -60,7 +61,7 @@ func newEnv(t *testing.T, extraYAML string) *env {
 	}
 	t.Setenv("DRGUARD_TEST_SOURCE_DSN", e.source)
 	t.Setenv("DRGUARD_TEST_SCRATCH_DSN", e.pg.PrimaryDSN("postgres"))
-	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 objectives:
   shop: {rpo: 1h, rto: 4h, rto_overhead: 10m}
 targets:
@@ -95,6 +96,7 @@ func (e *env) newService() *Service {
 	e.metrics = metrics.NewBackups(e.reg, metrics.NewProbes(e.reg))
 	svc, err := New(Options{
 		Config: e.cfg, Metrics: e.metrics, Journal: e.journal, TempDir: e.t.TempDir(),
+		Integrity: probe.CheckCopy(e.cfg, nil),
 		S3Client: func(context.Context, config.S3Target) (*s3.Client, error) {
 			return e.s3.NewClient(e.t, func(o *s3.Options) { o.RetryMaxAttempts = 2 }), nil
 		},

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
@@ -66,27 +65,16 @@ func (s *Service) SetRecoveryPoint(service, source, name string, t time.Time) {
 	s.recovery.set(service, source, name, t, true)
 }
 
-// ObserveProbeResult feeds a probe result to the recovery objectives: a
-// postgres_replication probe of a replica that is a recovery source sets
-// that replica's recovery point (its newest replicated heartbeat, else the
-// check time minus the measured lag). Call it for every probe result; it
-// ignores the rest. A replica whose probe stops reporting keeps its last
-// point, so its exposure grows.
-func (s *Service) ObserveProbeResult(p config.Probe, r detect.Result) {
-	if p.Type != "postgres_replication" {
-		return
-	}
-	var point time.Time
-	if ts, ok := r.Observations["heartbeat_timestamp_seconds"]; ok && ts > 0 {
-		point = time.Unix(0, int64(ts*1e9)).UTC()
-	} else if lag, ok := r.Observations["lag_seconds"]; ok && !r.CheckedAt.IsZero() {
-		point = r.CheckedAt.Add(-time.Duration(lag * float64(time.Second))).UTC()
-	} else {
-		return
-	}
+// ObserveReplica records that the streaming replica target can be
+// recovered from up to point, for every service that names it as a
+// replica recovery source. The daemon feeds it from the replica's
+// postgres_replication probe (probe.ReplicaRecoveryPoint), so backup does
+// not depend on the probes' results. A replica whose probe stops
+// reporting keeps its last point, so its exposure grows.
+func (s *Service) ObserveReplica(target string, point time.Time) {
 	for svc, o := range s.cfg.Objectives {
 		for _, src := range o.RecoverySources {
-			if src.Type == config.RecoverySourceReplica && src.Target == p.Target {
+			if src.Type == config.RecoverySourceReplica && src.Target == target {
 				s.SetRecoveryPoint(svc, SourceReplica, src.Target, point)
 			}
 		}

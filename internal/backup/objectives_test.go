@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
@@ -34,7 +33,7 @@ func objectivesConfig(t *testing.T, rdsURL, s3URL string) *config.Config {
 	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 objectives:
   shop:
     rpo: 1h
@@ -106,20 +105,10 @@ func TestRecoverySourceExposures(t *testing.T) {
 		t.Errorf("pitr exposure = %v (%v), want about 5m", got, ok)
 	}
 
-	checked := time.Now().UTC()
-	svc.ObserveProbeResult(config.Probe{Type: "postgres_replication", Target: "replica-db"},
-		detect.Result{OK: true, CheckedAt: checked, Observations: map[string]float64{"lag_seconds": 42}})
-	svc.ObserveProbeResult(config.Probe{Type: "postgres_replication", Target: "app-db"},
-		detect.Result{OK: true, CheckedAt: checked, Observations: map[string]float64{"lag_seconds": 1}})
+	svc.ObserveReplica("replica-db", time.Now().Add(-42*time.Second))
+	svc.ObserveReplica("app-db", time.Now().Add(-time.Second)) // not a recovery source
 	if got, ok := svc.Exposure("shop", SourceReplica); !ok || got < 42*time.Second || got > 45*time.Second {
 		t.Errorf("replica exposure = %v (%v), want about 42s", got, ok)
-	}
-	// The probe's replicated heartbeat, when present, is the point.
-	hb := time.Now().Add(-10 * time.Second)
-	svc.ObserveProbeResult(config.Probe{Type: "postgres_replication", Target: "replica-db"},
-		detect.Result{CheckedAt: time.Now(), Observations: map[string]float64{"lag_seconds": 99, "heartbeat_timestamp_seconds": float64(hb.UnixNano()) / 1e9}})
-	if got, _ := svc.Exposure("shop", SourceReplica); got < 10*time.Second || got > 12*time.Second {
-		t.Errorf("replica exposure from the heartbeat = %v, want about 10s", got)
 	}
 	svc.setObjectiveMetrics()
 	start := time.Now().Add(-time.Hour)

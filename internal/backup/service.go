@@ -56,6 +56,9 @@ type Options struct {
 	// Progress receives a progress line during long runs (a terminal);
 	// nil prints nothing.
 	Progress io.Writer
+	// Integrity runs the target's integrity checks on a restore test's
+	// copy; nil runs none.
+	Integrity IntegrityCheck
 }
 
 // Service runs backups, restores, restore tests and retention for the
@@ -71,6 +74,8 @@ type Service struct {
 	tempDir  string
 	refresh  time.Duration
 	progress io.Writer
+	// integrity checks a restored copy.
+	integrity IntegrityCheck
 
 	mu      sync.Mutex
 	clients map[string]*s3.Client
@@ -90,7 +95,7 @@ func New(o Options) (*Service, error) {
 	s := &Service{
 		cfg: o.Config, log: o.Logger, metrics: o.Metrics, journal: o.Journal,
 		s3Func: o.S3Client, rdsFunc: o.RDSClient, now: o.Now, tempDir: o.TempDir,
-		refresh: o.RefreshInterval, progress: o.Progress,
+		refresh: o.RefreshInterval, progress: o.Progress, integrity: o.Integrity,
 		clients: map[string]*s3.Client{}, rdsClients: map[string]*rds.Client{}, running: map[string]bool{},
 	}
 	if s.log == nil {

@@ -2,14 +2,13 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
@@ -138,42 +137,24 @@ func (s *Service) restoreTest(ctx context.Context, rt config.RestoreTest, b conf
 	return nil
 }
 
-// integrityChecks runs every postgres_integrity probe of target against the
-// restored copy, with the probe's own code and params, and returns each
-// check's outcome; an error names the failed ones.
+// IntegrityCheck runs the integrity checks configured for target (its
+// postgres_integrity probes) against a restored copy of its database,
+// reached with dsn, and returns each check's outcome; an error names the
+// failed ones. The daemon and the CLI inject the probes' checker, so that
+// backup does not reach up into detect/probe.
+type IntegrityCheck func(ctx context.Context, target string, dsn config.Secret) (map[string]string, error)
+
+// integrityChecks runs the injected integrity checks on the restored copy;
+// without a checker there are none.
 func (s *Service) integrityChecks(ctx context.Context, target string, copyConn conninfo) (map[string]string, error) {
-	var probes []config.Probe
-	for _, p := range s.cfg.Probes {
-		if p.Type == "postgres_integrity" && p.Target == target {
-			probes = append(probes, p)
-		}
-	}
-	if len(probes) == 0 {
+	if s.integrity == nil {
 		return nil, nil
 	}
-	env := probe.NewEnv(probe.EnvOptions{
-		Logger: s.log.With("component", "restore-test"),
-		Config: &config.Config{Targets: config.Targets{Postgres: []config.PostgresTarget{
-			{Name: target, DSN: config.Secret(copyConn.String())},
-		}}},
-	})
-	defer env.Close()
-	out := map[string]string{}
-	var failed []string
-	for _, p := range probes {
-		r := env.Run(ctx, p)
-		for k, d := range r.Details {
-			out[p.Name+"."+k] = d
-		}
-		if !r.OK {
-			failed = append(failed, fmt.Sprintf("%s: %s", p.Name, copyConn.redact(r.Reason)))
-		}
+	checks, err := s.integrity(ctx, target, config.Secret(copyConn.String()))
+	if err != nil {
+		return checks, errors.New(copyConn.redact(err.Error()))
 	}
-	sort.Strings(failed)
-	if len(failed) > 0 {
-		return out, fmt.Errorf("integrity checks failed on the restored copy: %s", strings.Join(failed, "; "))
-	}
-	return out, nil
+	return checks, nil
 }
 
 // finishTest records a restore test: beside the manifest (so that state

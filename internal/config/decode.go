@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/common/model"
 	"gopkg.in/yaml.v3"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 var (
@@ -287,43 +289,10 @@ func unknownKeyMessage(key, path string, fields map[string]reflect.Type) string 
 		known = append(known, k)
 	}
 	sort.Strings(known)
-	if s := closest(key, known); s != "" {
+	if s := params.Closest(key, known); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return msg
-}
-
-// closest returns the candidate nearest to s by edit distance, if it is
-// near enough to be a likely typo.
-func closest(s string, candidates []string) string {
-	best, bestDist := "", len(s)/3+1
-	for _, c := range candidates {
-		if d := editDistance(s, c); d <= bestDist && (best == "" || d < editDistance(s, best)) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func isNull(n *yaml.Node) bool {

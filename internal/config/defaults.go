@@ -19,6 +19,8 @@ const (
 	DefaultStepTimeout       = model.Duration(5 * time.Minute)
 	DefaultTargetLabel       = "target"
 	DefaultOnFailure         = OnFailureAbort
+	DefaultOnResolved        = OnResolvedStop
+	DefaultApprovals         = 1
 	DefaultProbeInterval     = model.Duration(30 * time.Second)
 	DefaultProbeTimeout      = model.Duration(10 * time.Second)
 	DefaultFailureThreshold  = 3
@@ -37,6 +39,12 @@ const (
 	OnFailureAbort    = "abort"
 	OnFailureContinue = "continue"
 	OnFailureEscalate = "escalate"
+)
+
+// What a run does once its alert resolves.
+const (
+	OnResolvedStop     = "stop"
+	OnResolvedContinue = "continue"
 )
 
 // applyDefaults fills every unset field that has a default. present
@@ -62,6 +70,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	for i := range c.Policies {
 		p := &c.Policies[i]
 		setString(&p.TargetLabel, DefaultTargetLabel)
+		setString(&p.OnResolved, DefaultOnResolved)
 		for j := range p.Steps {
 			st := &p.Steps[j]
 			if st.Name == "" && st.Action != "" {
@@ -70,6 +79,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			setDuration(&st.Timeout, g.StepTimeout)
 			if st.Approval.Required {
 				setDuration(&st.Approval.Expires, g.ApprovalExpiry)
+			}
+			if st.Approval.Required && st.Approval.Approvals == 0 {
+				st.Approval.Approvals = DefaultApprovals
 			}
 			setString(&st.OnFailure, DefaultOnFailure)
 			if st.Verify != nil {

@@ -16,7 +16,7 @@ func knownExecHTTP() Known {
 // webhookAuth is a minimal auth section with a literal webhook token.
 const webhookAuth = `auth:
   webhook:
-    bearer_token: hook-token
+    bearer_token: hook-token-0123456789
 `
 
 // minimalPolicy is one valid policy.

@@ -24,6 +24,10 @@ type Known struct {
 	// TemplateFuncs are the functions, beyond text/template's built-ins,
 	// that step params templates may call. Nil means none.
 	TemplateFuncs template.FuncMap
+	// Offline says the configuration is loaded by a command that serves
+	// no HTTP (backup, restore, verify): the webhook's credentials are
+	// then not required.
+	Offline bool
 }
 
 // Load reads the configuration file at path and parses it with Parse.
@@ -56,6 +60,7 @@ func Load(path string, known Known) (*Config, error) {
 func Parse(data []byte, file string, known Known) (*Config, error) {
 	ps := newProblems(file)
 	c := decode(data, ps)
+	ps.locateLines(data)
 	if c == nil {
 		return nil, ps.sorted()
 	}

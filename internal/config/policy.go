@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // policies checks each policy and its steps, including that each step's
@@ -28,6 +30,9 @@ func (v *validator) policies() {
 			v.ps.errorf(joinPath(path, "target_label"), "%q is not a valid label name", p.TargetLabel)
 		}
 		v.nonNegative(joinPath(path, "cooldown"), p.Cooldown)
+		if p.OnResolved != OnResolvedStop && p.OnResolved != OnResolvedContinue {
+			v.ps.errorf(joinPath(path, "on_resolved"), "unknown on_resolved %q: want stop or continue", p.OnResolved)
+		}
 		if mr := p.MaxRuns; mr != nil {
 			if mr.Count <= 0 {
 				v.ps.errorf(joinPath(path, "max_runs.count"), "must be at least 1")
@@ -64,6 +69,9 @@ func (v *validator) step(path string, st *Step, seen map[string]string) {
 	} else if st.Approval.Expires != 0 {
 		v.ps.warnf(joinPath(path, "approval.expires"), "has no effect: approval.required is not true")
 	}
+	if st.Approval.Required && st.Approval.Approvals < 1 {
+		v.ps.errorf(joinPath(path, "approval.approvals"), "must be at least 1")
+	}
 	if vf := st.Verify; vf != nil {
 		if vf.Probe == "" {
 			v.ps.errorf(joinPath(path, "verify.probe"), "probe is required: the probe that must pass after this step")
@@ -85,12 +93,22 @@ func (v *validator) action(path string, st *Step) {
 	if validate == nil {
 		return
 	}
-	params := st.Params
-	if params == nil {
-		params = map[string]any{}
+	raw := st.Params
+	if raw == nil {
+		raw = map[string]any{}
 	}
-	if err := validate(params); err != nil {
-		v.ps.errorf(joinPath(path, "params"), "invalid params for action %q: %v", st.Action, err)
+	v.paramProblems(joinPath(path, "params"), fmt.Sprintf("action %s: ", st.Action), validate(raw))
+}
+
+// paramProblems reports the problems a params check found, each at the
+// key it is about (and so at that key's line), or at the params.
+func (v *validator) paramProblems(path, prefix string, err error) {
+	for _, ke := range params.KeyErrors(err) {
+		p := path
+		if ke.Key != "" {
+			p = joinPath(path, ke.Key)
+		}
+		v.ps.errorf(p, "%s%v", prefix, ke.Err)
 	}
 }
 
@@ -145,9 +163,7 @@ func (v *validator) crossReference() {
 		if p.Target != "" && len(c.Targets.Kinds(p.Target)) == 0 {
 			v.ps.errorf(joinPath(path, "target"), "undefined target %q in probe %q", p.Target, p.Name)
 		} else if check := v.known.Probes[p.Type]; check != nil {
-			if err := check(p, c); err != nil {
-				v.ps.errorf(joinPath(path, "params"), "%v", err)
-			}
+			v.paramProblems(joinPath(path, "params"), "", check(p, c))
 		}
 		v.service(path, "probe", p.Name, p.Service)
 	}
@@ -172,12 +188,14 @@ func (v *validator) crossReference() {
 // backupRefs checks a backup's target, destination and objectives.
 func (v *validator) backupRefs(path string, b Backup, restoreTested bool) {
 	t := &v.c.Targets
-	if b.Target != "" && !t.hasKind(b.Target, KindPostgres) && !t.hasKind(b.Target, KindRedis) {
-		if len(t.Kinds(b.Target)) == 0 {
-			v.ps.errorf(joinPath(path, "target"), "undefined target %q in backup %q", b.Target, b.Name)
-		} else {
-			v.ps.errorf(joinPath(path, "target"), "target %q of backup %q is not a postgres or redis target", b.Target, b.Name)
-		}
+	switch {
+	case b.Target == "" || t.hasKind(b.Target, KindPostgres):
+	case t.hasKind(b.Target, KindRedis):
+		v.ps.errorf(joinPath(path, "target"), "backup %q: Redis backups do not exist in drguard: %q is a redis target, and only postgres targets can be backed up (watch Redis persistence with a redis_persistence probe)", b.Name, b.Target)
+	case len(t.Kinds(b.Target)) == 0:
+		v.ps.errorf(joinPath(path, "target"), "undefined target %q in backup %q", b.Target, b.Name)
+	default:
+		v.ps.errorf(joinPath(path, "target"), "target %q of backup %q is not a postgres target", b.Target, b.Name)
 	}
 	if b.Destination != "" && !t.hasKind(b.Destination, KindS3) {
 		v.ps.errorf(joinPath(path, "destination"), "undefined s3 target %q in backup %q", b.Destination, b.Name)

@@ -39,6 +39,9 @@ func (r *resolver) resolveSecrets(c *Config) {
 	for i := range c.Targets.Redis {
 		t := &c.Targets.Redis[i]
 		r.secret(indexPath("targets.redis", i), "password", &t.Password, &t.PasswordFile)
+		if t.TLS != nil {
+			t.TLS.SetDirectory(r.dir)
+		}
 	}
 	r.notifierSecrets(c)
 	r.storageSecrets(c)

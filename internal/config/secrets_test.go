@@ -22,7 +22,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 func TestEnvExpansionOnlyInSecrets(t *testing.T) {
-	t.Setenv("HOOK", "s3cr3t-hook")
+	t.Setenv("HOOK", "s3cr3t-hook-token-01")
 	t.Setenv("PART", "tail")
 	t.Setenv("NAME", "expanded")
 	c := mustParse(t, `auth:
@@ -36,7 +36,7 @@ policies:
     matchers: ['alertname="${NAME}"']
     steps: [{action: exec, params: {argv: [echo, "${NAME}"]}}]
 `)
-	if got := c.Auth.Webhook.BearerToken.Reveal(); got != "s3cr3t-hook" {
+	if got := c.Auth.Webhook.BearerToken.Reveal(); got != "s3cr3t-hook-token-01" {
 		t.Errorf("bearer token = %q", got)
 	}
 	if got := c.Auth.Users[0].Token.Reveal(); got != "pre-tail-$PART-tail" {
@@ -103,8 +103,8 @@ func TestSecretFilesRelativeToConfig(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "secrets/hook", "hook-from-file\n")
-	writeFile(t, dir, "secrets/pw", "pw-from-file\r\n")
+	writeFile(t, dir, "secrets/hook", "hook-token-from-file\n")
+	writeFile(t, dir, "secrets/pw", "password-from-file\r\n")
 	writeFile(t, dir, "secrets/admin", "admin-from-file\n\n") // only one newline is trimmed
 	writeFile(t, dir, "secrets/dsn", "postgres://u:dsn-from-file@h/db")
 	writeFile(t, dir, "secrets/redis", "redis-from-file")
@@ -125,8 +125,8 @@ backups: [{name: b, target: db, destination: s3, key_file: secrets/key}]
 		t.Fatal(err)
 	}
 	checks := map[string][2]string{
-		"bearer token":   {c.Auth.Webhook.BearerToken.Reveal(), "hook-from-file"},
-		"basic password": {c.Auth.Webhook.BasicAuth.Password.Reveal(), "pw-from-file"},
+		"bearer token":   {c.Auth.Webhook.BearerToken.Reveal(), "hook-token-from-file"},
+		"basic password": {c.Auth.Webhook.BasicAuth.Password.Reveal(), "password-from-file"},
 		"user token":     {c.Auth.Users[0].Token.Reveal(), "admin-from-file\n"},
 		"dsn":            {c.Targets.Postgres[0].DSN.Reveal(), "postgres://u:dsn-from-file@h/db"},
 		"redis password": {c.Targets.Redis[0].Password.Reveal(), "redis-from-file"},
@@ -141,7 +141,7 @@ backups: [{name: b, target: db, destination: s3, key_file: secrets/key}]
 }
 
 func TestSecretsNeverPrinted(t *testing.T) {
-	secrets := []string{"env-hook-token", "env-admin-token", "file-dsn-password", "file-redis-password", "env-basic-pw"}
+	secrets := []string{"env-hook-token-0001", "env-admin-token-0001", "file-dsn-password", "file-redis-password", "env-basic-password-01"}
 	t.Setenv("HOOK", secrets[0])
 	t.Setenv("ADMIN", secrets[1])
 	t.Setenv("BASIC", secrets[4])

@@ -4,6 +4,7 @@
 package config
 
 import (
+	promconfig "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 )
 
@@ -72,6 +73,10 @@ const (
 	RoleApprover Role = "approver"
 	RoleAdmin    Role = "admin"
 )
+
+// SystemActor is the name drguard's own actions carry in the audit trail;
+// no user may have it.
+const SystemActor = "drguard"
 
 // User is an API caller identified by a bearer token.
 type User struct {
@@ -147,6 +152,10 @@ type Policy struct {
 	MaxRuns     *MaxRuns       `yaml:"max_runs" json:"max_runs"`
 	DryRun      bool           `yaml:"dry_run" json:"dry_run"`
 	Steps       []Step         `yaml:"steps" json:"steps"`
+	// OnResolved is what a run does once its alert resolves: stop
+	// (default: the run ends obsolete before its next step) or continue
+	// (its non-destructive, ungated steps still run).
+	OnResolved string `yaml:"on_resolved" json:"on_resolved"`
 }
 
 // MaxRuns limits runs per (policy, target) within a sliding window.
@@ -176,6 +185,9 @@ type Step struct {
 type Approval struct {
 	Required bool           `yaml:"required" json:"required"`
 	Expires  model.Duration `yaml:"expires" json:"expires"` // default guardrails.approval_expiry
+	// Approvals is how many different approvers must approve. Default 1;
+	// with auth.four_eyes a destructive step needs at least 2.
+	Approvals int `yaml:"approvals" json:"approvals"`
 }
 
 // Verify polls a check after a step until it passes or Within elapses.
@@ -209,6 +221,12 @@ type RedisTarget struct {
 	Address      string `yaml:"address" json:"address"`
 	Password     Secret `yaml:"password" json:"password"`
 	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// TLS connects over TLS (Redis 6+ with tls-port): ca_file,
+	// cert_file and key_file (client certificates), server_name,
+	// insecure_skip_verify, min_version, as in Prometheus' tls_config.
+	// Relative file paths are resolved against the configuration's
+	// directory.
+	TLS *promconfig.TLSConfig `yaml:"tls" json:"tls,omitempty"`
 }
 
 // HTTPTarget is an HTTP endpoint.
@@ -273,7 +291,7 @@ type Probe struct {
 	Params           map[string]any `yaml:"params" json:"params"`
 }
 
-// Backup is a scheduled, encrypted backup of a postgres or redis target.
+// Backup is a scheduled, encrypted backup of a postgres target.
 type Backup struct {
 	Name        string         `yaml:"name" json:"name"`
 	Target      string         `yaml:"target" json:"target"`

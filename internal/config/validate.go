@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/common/model"
 )
 
@@ -25,6 +26,7 @@ type validator struct {
 func (v *validator) validate() {
 	v.server()
 	v.auth()
+	v.credentialStrength()
 	v.storageAndGuardrails()
 	v.objectives()
 	v.targets()
@@ -103,7 +105,7 @@ func (v *validator) checkURL(path, raw, shown string, schemes []string) {
 func (v *validator) auth() {
 	a := v.c.Auth
 	wh := a.Webhook
-	if wh.BearerToken == "" && wh.BearerTokenFile == "" && wh.BasicAuth == nil {
+	if wh.BearerToken == "" && wh.BearerTokenFile == "" && wh.BasicAuth == nil && !v.known.Offline {
 		v.ps.errorf("auth.webhook", "the webhook needs a credential: set bearer_token (or bearer_token_file) or basic_auth, as Alertmanager's http_config sends it")
 	}
 	if ba := wh.BasicAuth; ba != nil {
@@ -119,6 +121,9 @@ func (v *validator) auth() {
 	for i, u := range a.Users {
 		path := indexPath("auth.users", i)
 		v.name(seen, "user", path, u.Name)
+		if u.Name == SystemActor {
+			v.ps.errorf(joinPath(path, "name"), "the name %q is reserved for drguard's own actions in the audit trail; choose another", SystemActor)
+		}
 		switch u.Role {
 		case RoleViewer, RoleApprover, RoleAdmin:
 		case "":
@@ -173,8 +178,16 @@ func (v *validator) targets() {
 		v.name(seen[r.kind], r.kind+" target", r.path, r.name)
 	}
 	for i, x := range t.Postgres {
-		if x.DSN == "" && x.DSNFile == "" {
-			v.ps.errorf(joinPath(indexPath("targets.postgres", i), "dsn"), "dsn (or dsn_file) is required")
+		path := joinPath(indexPath("targets.postgres", i), "dsn")
+		switch {
+		case x.DSN == "" && x.DSNFile == "":
+			v.ps.errorf(path, "dsn (or dsn_file) is required")
+		case x.DSN != "":
+			// pgconn parses both libpq forms as the probes and actions
+			// will; its error may quote the DSN, so it is not shown.
+			if _, err := pgconn.ParseConfig(x.DSN.Reveal()); err != nil {
+				v.ps.errorf(path, "the dsn of postgres target %q is not a valid connection string (URI or key=value pairs; not shown: it may hold a password)", x.Name)
+			}
 		}
 	}
 	for i, x := range t.Redis {
@@ -231,7 +244,7 @@ func (v *validator) backups() {
 		path := indexPath("backups", i)
 		v.name(seen, "backup", path, b.Name)
 		if b.Target == "" {
-			v.ps.errorf(joinPath(path, "target"), "target is required: the postgres or redis target to back up")
+			v.ps.errorf(joinPath(path, "target"), "target is required: the postgres target to back up")
 		}
 		if b.Destination == "" {
 			v.ps.errorf(joinPath(path, "destination"), "destination is required: the s3 target to store backups in")

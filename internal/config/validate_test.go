@@ -78,7 +78,7 @@ func TestValidationRules(t *testing.T) {
 		{"step duplicate", "policies: [{name: p, matchers: ['a=\"b\"'], steps: [{action: exec}, {action: exec, name: exec-0}]}]\n", nil, `policies[0].steps[1].name: duplicate step name "exec-0"`},
 		{"step template", "policies: [{name: p, matchers: ['a=\"b\"'], steps: [{action: exec, params: {argv: [echo, '{{ .Labels.x']}}]}]\n", nil, `policies[0].steps[0].params.argv[1]: invalid template "{{ .Labels.x": unclosed action`},
 		{"step template func", "policies: [{name: p, matchers: ['a=\"b\"'], steps: [{action: exec, params: {env: {X: '{{ shout .Labels.x }}'}}}]}]\n", nil, `policies[0].steps[0].params.env.X: invalid template "{{ shout .Labels.x }}": function "shout" not defined`},
-		{"step params validator", "policies: [{name: p, matchers: ['a=\"b\"'], steps: [{action: exec, params: {argv: echo}}]}]\n", &rejectArgv, `policies[0].steps[0].params: invalid params for action "exec": argv must be a list of strings`},
+		{"step params validator", "policies: [{name: p, matchers: ['a=\"b\"'], steps: [{action: exec, params: {argv: echo}}]}]\n", &rejectArgv, `policies[0].steps[0].params: action exec: argv must be a list of strings`},
 		{"verify probe required", "policies: [{name: p, matchers: ['a=\"b\"'], steps: [{action: exec, verify: {within: 1m}}]}]\n", nil, `policies[0].steps[0].verify.probe: probe is required`},
 
 		// backups, restore tests, notifiers
@@ -88,7 +88,9 @@ func TestValidationRules(t *testing.T) {
 		{"backup key", pgTargets + "backups: [{name: b, target: db, destination: bucket}]\n", nil, `backups[0].key_file: key_file is required: backups are encrypted`},
 		{"backup key missing", pgTargets + "backups: [{name: b, target: db, destination: bucket, key_file: /nonexistent/k}]\n", nil, `backups[0].key_file: file /nonexistent/k does not exist`},
 		{"backup undefined target", pgTargets + "backups: [{name: b, target: nope, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: undefined target "nope" in backup "b"`},
-		{"backup target kind", pgTargets + "backups: [{name: b, target: bucket, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: target "bucket" of backup "b" is not a postgres or redis target`},
+		{"backup target kind", pgTargets + "backups: [{name: b, target: bucket, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: target "bucket" of backup "b" is not a postgres target`},
+		{"bad dsn", "targets: {postgres: [{name: db, dsn: 'postgres://u:secret@db:notaport/x'}]}\n", nil, `targets.postgres[0].dsn: the dsn of postgres target "db" is not a valid connection string`},
+		{"backup of redis", "targets:\n  redis: [{name: cache, address: 'c:6379'}]\n  s3: [{name: bucket, bucket: b}]\nbackups: [{name: b, target: cache, destination: bucket, key_file: /etc/hostname}]\n", nil, `backups[0].target: backup "b": Redis backups do not exist in drguard: "cache" is a redis target`},
 		{"backup destination kind", pgTargets + "backups: [{name: b, target: db, destination: db, key_file: /etc/hostname}]\n", nil, `backups[0].destination: undefined s3 target "db" in backup "b"`},
 		{"restore test backup", "restore_tests: [{name: r, backup: nope, interval: 1d}]\n", nil, `restore_tests[0].backup: undefined backup "nope" in restore test "r"`},
 		{"restore test interval", pgTargets + "backups: [{name: b, target: db, destination: bucket, key_file: /etc/hostname}]\nrestore_tests: [{name: r, backup: b}]\n", nil, `restore_tests[0].interval: must be greater than 0`},

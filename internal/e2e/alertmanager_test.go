@@ -15,8 +15,11 @@ import (
 // receiverConfig builds an alertmanager.yml from the shipped snippet
 // deploy/alertmanager/receiver.yaml as docs/operations.md says to merge it:
 // a top-level route to a "people" receiver with the snippet's routes first,
-// and the snippet's receivers. Only the webhook URL and the token file's
-// path change.
+// and the snippet's receivers. Only the webhook URL and the paths of the
+// token file and of the CA file change. The shipped URL is https with a
+// tls_config; the drguard of these tests serves plain HTTP, so the test
+// CA is there only for Alertmanager to load (internal/app's
+// TestRealAlertmanagerDeliversOverTLS delivers over TLS).
 func receiverConfig(t *testing.T, webhookURL, tokenFile string) []byte {
 	t.Helper()
 	raw, err := os.ReadFile("../../deploy/alertmanager/receiver.yaml")
@@ -44,8 +47,14 @@ func receiverConfig(t *testing.T, webhookURL, tokenFile string) []byte {
 	if hook["send_resolved"] != true || hook["max_alerts"] == nil || auth["type"] != "Bearer" || auth["credentials_file"] == nil {
 		t.Fatalf("receiver.yaml: webhook config %v lacks send_resolved, max_alerts or a bearer credentials_file", hook)
 	}
+	tlsConfig, _ := hook["http_config"].(map[string]any)["tls_config"].(map[string]any)
+	if !strings.HasPrefix(hook["url"].(string), "https://") || tlsConfig["ca_file"] == nil {
+		t.Fatalf("receiver.yaml: webhook config %v does not use https with a tls_config ca_file", hook)
+	}
 	hook["url"] = webhookURL
 	auth["credentials_file"] = tokenFile
+	tlsConfig["ca_file"] = testharness.NewPKI(t).CAFile
+	tlsConfig["server_name"] = "localhost"
 	out, err := yaml.Marshal(map[string]any{
 		"route":     map[string]any{"receiver": "people", "routes": snippet.Route.Routes},
 		"receivers": append([]map[string]any{{"name": "people"}}, snippet.Receivers...),

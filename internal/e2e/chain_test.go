@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // TestAlertChain runs the whole chain with real binaries: the application
@@ -51,7 +53,7 @@ alerting:
 	}
 	t.Logf("Prometheus fired DrguardProbeFailing %s after the failure", fired.Sub(ready).Round(time.Millisecond))
 
-	waitFor(t, 90*time.Second, "the policy's exec step to run", func() bool { return s.execRuns(t, "chain-app-readiness") > 0 })
+	testharness.Eventually(t, 90*time.Second, "the policy's exec step to run", func() bool { return s.execRuns(t, "chain-app-readiness") > 0 })
 	ran := time.Now()
 	t.Logf("the exec step ran %s after the alert fired, %s after the failure", ran.Sub(fired).Round(time.Millisecond), ran.Sub(ready).Round(time.Millisecond))
 

@@ -22,7 +22,7 @@ import (
 // Credentials of every drguard these tests start.
 const (
 	webhookToken = "e2e-webhook-token"
-	adminToken   = "e2e-admin-token"
+	adminToken   = "e2e-admin-token-01"
 )
 
 // authConfig is the auth section every test configuration starts with.
@@ -81,7 +81,7 @@ func startDrguardFile(t *testing.T, path, storage string) *drguard {
 		}
 	})
 	d := &drguard{URL: "http://" + a.Addr(), Addr: a.Addr()}
-	waitFor(t, 10*time.Second, "drguard to be ready", func() bool {
+	testharness.Eventually(t, 10*time.Second, "drguard to be ready", func() bool {
 		code, _ := d.do(t, http.MethodGet, "/readyz", "", nil)
 		return code == http.StatusOK
 	})
@@ -152,10 +152,4 @@ func sampleNames(mfs map[string]*dto.MetricFamily) map[string]bool {
 		}
 	}
 	return names
-}
-
-// waitFor polls cond until it holds or within passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testharness.Eventually(t, within, what, cond)
 }

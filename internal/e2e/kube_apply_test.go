@@ -74,7 +74,7 @@ func installMonitoringCRDs(t *testing.T, ctx context.Context, dyn dynamic.Interf
 	}
 	for _, c := range monitoringCRDs {
 		name := c.plural + ".monitoring.coreos.com"
-		waitFor(t, 30*time.Second, "CRD "+name+" to be established", func() bool {
+		testharness.Eventually(t, 30*time.Second, "CRD "+name+" to be established", func() bool {
 			got, err := dyn.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
 			if err != nil {
 				return false

@@ -44,15 +44,15 @@ func exercise(t *testing.T, s *scenario) {
 	starts := time.Now().UTC().Add(-time.Minute)
 	ok := map[string]string{"alertname": "E2ETest", "service": "shop", "scenario": "database_failure", "target": "pg-1"}
 	post("firing", ok, starts)
-	waitFor(t, 15*time.Second, "the policy's step to run", func() bool { return s.execRuns(t, "ran-") == 1 })
+	testharness.Eventually(t, 15*time.Second, "the policy's step to run", func() bool { return s.execRuns(t, "ran-") == 1 })
 	post("resolved", ok, starts)
 
 	post("firing", map[string]string{"alertname": "E2EFail", "service": "shop", "scenario": "database_failure", "target": "pg-2"}, starts)
 	cool := map[string]string{"alertname": "E2ECooldown", "service": "shop", "scenario": "database_failure", "target": "pg-3"}
 	post("firing", cool, starts)
-	waitFor(t, 15*time.Second, "the cooldown policy's first run", func() bool { return s.execRuns(t, "cool-") == 1 })
+	testharness.Eventually(t, 15*time.Second, "the cooldown policy's first run", func() bool { return s.execRuns(t, "cool-") == 1 })
 	post("firing", cool, starts.Add(time.Second)) // a new incident for the same target
-	waitFor(t, 15*time.Second, "a failed step and a blocked step", func() bool {
+	testharness.Eventually(t, 15*time.Second, "a failed step and a blocked step", func() bool {
 		text := string(s.scrape(t))
 		return strings.Contains(text, `result="failed"`) && strings.Contains(text, `result="blocked_cooldown"`)
 	})

@@ -129,7 +129,7 @@ restore_tests:
 // waitProbesRan waits until every probe has exported drguard_probe_success.
 func (s *scenario) waitProbesRan(t *testing.T) {
 	t.Helper()
-	waitFor(t, 30*time.Second, "every probe to run once", func() bool {
+	testharness.Eventually(t, 30*time.Second, "every probe to run once", func() bool {
 		mf := families(t, s.scrape(t))["drguard_probe_success"]
 		seen := map[string]bool{}
 		for _, m := range mf.GetMetric() {

@@ -17,21 +17,46 @@ type decisionBody struct {
 	ParamsHash string `json:"paramsHash"`
 }
 
+// approvalView is an approval as the API shows it: the record, and how
+// far it is from being decided.
+type approvalView struct {
+	store.Approval
+	// StillNeeded is how many more approvals the step needs.
+	StillNeeded int `json:"stillNeeded"`
+	// ApprovedBy are the people who approved so far.
+	ApprovedBy []string `json:"approvedBy"`
+	// Status says it in words: "1 more approval needed".
+	Status string `json:"status"`
+}
+
+func viewApproval(a store.Approval) approvalView {
+	v := approvalView{Approval: a, StillNeeded: a.StillNeeded(), ApprovedBy: []string{}}
+	for _, vote := range a.Votes {
+		v.ApprovedBy = append(v.ApprovedBy, vote.Actor)
+	}
+	v.Status = string(a.State)
+	if a.State == store.ApprovalPending {
+		v.Status = a.Outstanding()
+	}
+	return v
+}
+
 func (s *Server) handleListApprovals(w http.ResponseWriter, r *http.Request) {
 	pending, err := s.o.Engine.PendingApprovals()
 	if err != nil {
 		writeError(w, statusOf(err), err.Error())
 		return
 	}
-	if pending == nil {
-		pending = []store.Approval{}
+	views := make([]approvalView, 0, len(pending))
+	for _, a := range pending {
+		views = append(views, viewApproval(a))
 	}
 	if wantsHTML(r) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = approvalsPage.Execute(w, pending)
+		_ = approvalsPage.Execute(w, views)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"approvals": pending})
+	writeJSON(w, http.StatusOK, map[string]any{"approvals": views})
 }
 
 func (s *Server) handleDecide(approve bool) http.HandlerFunc {
@@ -54,7 +79,7 @@ func (s *Server) handleDecide(approve bool) http.HandlerFunc {
 			http.Redirect(w, r, "/remediate", http.StatusSeeOther)
 			return
 		}
-		writeJSON(w, http.StatusOK, a)
+		writeJSON(w, http.StatusOK, viewApproval(a))
 	}
 }
 
@@ -86,18 +111,6 @@ func readDecision(r *http.Request) (decisionBody, error) {
 	}
 }
 
-func (s *Server) handleIncidents(w http.ResponseWriter, _ *http.Request) {
-	list, err := s.o.Engine.Incidents()
-	if err != nil {
-		writeError(w, statusOf(err), err.Error())
-		return
-	}
-	if list == nil {
-		list = []store.Incident{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": list})
-}
-
 func (s *Server) handleIncident(w http.ResponseWriter, r *http.Request) {
 	in, runs, err := s.o.Engine.Incident(r.PathValue("id"))
 	if err != nil {
@@ -126,14 +139,16 @@ func wantsHTML(r *http.Request) bool {
 
 var approvalsPage = template.Must(template.New("approvals").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>drguard: pending approvals</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.4em;vertical-align:top}pre{margin:0}</style>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.4em;vertical-align:top}pre{margin:0}code{font-size:.8em}</style>
 </head><body><h1>Pending approvals</h1>
 {{if not .}}<p>Nothing is waiting for a decision.</p>{{else}}
-<table><tr><th>ID</th><th>What</th><th>Why</th><th>Parameters</th><th>Data at risk</th><th>Expires</th><th>Decide</th></tr>
+<table><tr><th>ID</th><th>What</th><th>Why</th><th>Parameters</th><th>Data at risk</th><th>Approvals</th><th>Expires</th><th>Decide</th></tr>
 {{range .}}<tr><td>{{.ID}}</td><td>{{.Policy}} / {{.Step}} ({{.Action}}) on {{.Target}}</td><td>{{.Why}}</td>
 <td><pre>{{range $k, $v := .Params}}{{$k}}: {{$v}}
-{{end}}</pre></td><td>{{.DataAtRisk}}</td><td>{{.ExpiresAt.Format "2006-01-02 15:04:05 MST"}}</td>
+{{end}}</pre><code>{{.ParamsHash}}</code></td><td>{{.DataAtRisk}}</td>
+<td>{{.Status}}{{if .ApprovedBy}}; approved by {{range $i, $a := .ApprovedBy}}{{if $i}}, {{end}}{{$a}}{{end}}{{end}}</td>
+<td>{{.ExpiresAt.Format "2006-01-02 15:04:05 MST"}}</td>
 <td><form method="post" action="/remediate/{{.ID}}/approve"><input type="hidden" name="paramsHash" value="{{.ParamsHash}}"><input name="comment" placeholder="comment"><button>Approve</button></form>
-<form method="post" action="/remediate/{{.ID}}/reject"><input name="comment" placeholder="comment"><button>Reject</button></form></td></tr>
+<form method="post" action="/remediate/{{.ID}}/reject"><input type="hidden" name="paramsHash" value="{{.ParamsHash}}"><input name="comment" placeholder="comment"><button>Reject</button></form></td></tr>
 {{end}}</table>{{end}}</body></html>
 `))

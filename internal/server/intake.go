@@ -20,7 +20,11 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Alertmanager to retry when the journal cannot commit.
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	count := s.o.Intake.AlertsReceived
+	if !s.admit(w, r) {
+		return
+	}
 	if !s.o.Auth.Webhook(r) {
+		s.authFailed(r, "the webhook")
 		count.WithLabelValues("unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="drguard"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid webhook credentials")
@@ -49,7 +53,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	alerts := make([]store.Alert, len(ds))
 	for i, d := range ds {
-		alerts[i] = d.Record(msg.Receiver, now)
+		alerts[i] = AlertRecord(d, msg.Receiver, now)
 	}
 	if err := s.o.Store.EnqueueAlerts(r.Context(), alerts); err != nil {
 		count.WithLabelValues("unavailable").Inc()

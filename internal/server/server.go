@@ -48,26 +48,39 @@ type Engine interface {
 
 // Options configure a Server.
 type Options struct {
-	Store        *store.Store
-	Engine       Engine
-	Auth         *Authenticator
-	Gatherer     prometheus.Gatherer
-	Intake       *metrics.Intake
+	Store    *store.Store
+	Engine   Engine
+	Auth     *Authenticator
+	Gatherer prometheus.Gatherer
+	Intake   *metrics.Intake
+	// AuthMetrics counts refused requests (nil = not counted).
+	AuthMetrics  *metrics.Auth
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	// Ready reports extra readiness conditions (nil = none).
 	Ready func(context.Context) error
+	// AuthFailureBurst and AuthFailureEvery limit failed authentication
+	// per source: Burst failures in a row, then one per Every; beyond
+	// that the source gets 429. Zero takes DefaultAuthFailureBurst and
+	// DefaultAuthFailureEvery.
+	AuthFailureBurst int
+	AuthFailureEvery time.Duration
 }
 
 // Server serves the HTTP API.
 type Server struct {
-	o   Options
-	mux *http.ServeMux
+	o       Options
+	mux     *http.ServeMux
+	handler http.Handler
+	limiter *failureLimiter
+	failLog *failureLog
 }
 
-// New builds the handler tree.
+// New builds the handler tree: security headers on every response, then
+// cross-origin protection, then the routes, each with its own credentials.
 func New(o Options) *Server {
-	s := &Server{o: o, mux: http.NewServeMux()}
+	s := &Server{o: o, mux: http.NewServeMux(), limiter: newFailureLimiter(o.AuthFailureBurst, o.AuthFailureEvery), failLog: newFailureLog()}
+	s.handler = withSecurityHeaders(s.withCrossOriginProtection(s.mux))
 	s.mux.HandleFunc("POST /api/v1/alerts", s.handleAlerts)
 	s.mux.HandleFunc("GET /remediate", s.viewer(s.handleListApprovals))
 	s.mux.HandleFunc("POST /remediate/{id}/approve", s.approver(s.handleDecide(true)))
@@ -85,7 +98,7 @@ func New(o Options) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -109,18 +122,19 @@ type identityKey struct{}
 
 func (s *Server) require(role string, want func(Identity) bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.admit(w, r) {
+			return
+		}
 		id, ok := s.o.Auth.User(r)
 		if !ok {
+			s.authFailed(r, "a user")
 			w.Header().Set("WWW-Authenticate", `Basic realm="drguard", charset="UTF-8"`)
 			writeError(w, http.StatusUnauthorized, "missing or invalid credentials")
 			return
 		}
 		if !want(id) {
+			s.countFailure(endpointOf(r.Pattern), metrics.AuthForbidden)
 			writeError(w, http.StatusForbidden, "user "+id.Name+" is not "+role)
-			return
-		}
-		if r.Method == http.MethodPost && !sameOrigin(r) {
-			writeError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
@@ -142,16 +156,6 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 func identity(r *http.Request) Identity {
 	id, _ := r.Context().Value(identityKey{}).(Identity)
 	return id
-}
-
-// sameOrigin refuses browser form posts from other sites: when a browser
-// sends Origin, it must name this host.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" && r.Header.Get("Authorization") != "" {
-		return true
-	}
-	return o == "http://"+r.Host || o == "https://"+r.Host
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -56,6 +56,9 @@ type kv interface {
 	// scan calls fn for every key that starts with prefix, in key order.
 	// fn may use the transaction, but not write to the bucket scanned.
 	scan(bucket, prefix []byte, fn func(key, value []byte) error) error
+	// scanBefore calls fn for every key below before (every key when
+	// before is nil), in reverse key order, until fn returns false.
+	scanBefore(bucket, before []byte, fn func(key, value []byte) (bool, error)) error
 	count(bucket []byte) (int, error)
 	// ackAlert removes an alert from the outbox. It fails with
 	// ErrAlreadyAcked when another transaction already did.

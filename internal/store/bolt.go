@@ -227,6 +227,28 @@ func (k *boltKV) scan(bucket, prefix []byte, fn func(key, value []byte) error) e
 	return nil
 }
 
+func (k *boltKV) scanBefore(bucket, before []byte, fn func(key, value []byte) (bool, error)) error {
+	b, err := k.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	key, v := c.Last()
+	if before != nil {
+		if key, _ = c.Seek(before); key == nil {
+			key, v = c.Last()
+		} else {
+			key, v = c.Prev()
+		}
+	}
+	for ; key != nil; key, v = c.Prev() {
+		if more, err := fn(key, v); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 func (k *boltKV) count(bucket []byte) (int, error) {
 	b, err := k.bucket(bucket)
 	if err != nil {

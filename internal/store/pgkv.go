@@ -63,10 +63,7 @@ func (k *pgKV) scan(bucket, prefix []byte, fn func(key, value []byte) error) err
 		if err != nil {
 			return err
 		}
-		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([2][]byte, error) {
-			var kv [2][]byte
-			return kv, row.Scan(&kv[0], &kv[1])
-		})
+		page, err := pgx.CollectRows(rows, scanRecord)
 		if err != nil {
 			return err
 		}
@@ -83,6 +80,36 @@ func (k *pgKV) scan(bucket, prefix []byte, fn func(key, value []byte) error) err
 		}
 		after, inclusive = page[len(page)-1][0], false
 	}
+}
+
+// scanBefore reads a page of records at a time, newest key first.
+func (k *pgKV) scanBefore(bucket, before []byte, fn func(key, value []byte) (bool, error)) error {
+	for {
+		rows, err := k.tx.Query(k.ctx, "SELECT key, value FROM journal_records WHERE bucket = $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
+			string(bucket), before, scanPage)
+		if err != nil {
+			return err
+		}
+		page, err := pgx.CollectRows(rows, scanRecord)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if more, err := fn(r[0], r[1]); err != nil || !more {
+				return err
+			}
+		}
+		if len(page) < scanPage {
+			return nil
+		}
+		before = page[len(page)-1][0]
+	}
+}
+
+// scanRecord reads a row of key and value.
+func scanRecord(row pgx.CollectableRow) ([2][]byte, error) {
+	var kv [2][]byte
+	return kv, row.Scan(&kv[0], &kv[1])
 }
 
 func (k *pgKV) count(bucket []byte) (int, error) {

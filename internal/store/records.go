@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -61,37 +62,59 @@ type Event struct {
 	Step    string    `json:"step,omitempty"`
 }
 
-// Run states. A run is active while pending, running or awaiting_approval.
+// RunState is where a run stands. A run is active while pending, running
+// or awaiting approval; every other state is final. The values are the
+// strings journals have always held.
+type RunState string
+
+// Run states.
 const (
-	RunPending          = "pending"
-	RunRunning          = "running"
-	RunAwaitingApproval = "awaiting_approval"
-	RunSucceeded        = "succeeded"
-	RunFailed           = "failed"
-	RunRejected         = "rejected"
-	RunExpired          = "expired"
-	RunObsolete         = "obsolete"
-	RunInterrupted      = "interrupted"
-	RunDryRun           = "dry_run"
+	RunPending          RunState = "pending"
+	RunRunning          RunState = "running"
+	RunAwaitingApproval RunState = "awaiting_approval"
+	RunSucceeded        RunState = "succeeded"
+	RunFailed           RunState = "failed"
+	RunRejected         RunState = "rejected"
+	RunExpired          RunState = "expired"
+	RunObsolete         RunState = "obsolete"
+	RunInterrupted      RunState = "interrupted"
+	RunDryRun           RunState = "dry_run"
 	// RunBlocked is a run a guardrail stopped; Reason says which.
-	RunBlocked = "blocked"
+	RunBlocked RunState = "blocked"
 )
+
+// RunStates lists every run state, for code and tests that must cover
+// them all.
+func RunStates() []RunState {
+	return []RunState{RunPending, RunRunning, RunAwaitingApproval, RunSucceeded, RunFailed, RunRejected,
+		RunExpired, RunObsolete, RunInterrupted, RunDryRun, RunBlocked}
+}
+
+// StepState is where a step stands. Pending, awaiting approval and running
+// steps may still change; every other state is final.
+type StepState string
 
 // Step states.
 const (
-	StepPending          = "pending"
-	StepAwaitingApproval = "awaiting_approval"
-	StepRunning          = "running"
-	StepSucceeded        = "succeeded"
-	StepFailed           = "failed"
-	StepSkipped          = "skipped"
-	StepRejected         = "rejected"
-	StepExpired          = "expired"
-	StepObsolete         = "obsolete"
-	StepInterrupted      = "interrupted"
-	StepDryRun           = "dry_run"
-	StepBlocked          = "blocked" // a guardrail stopped it; Reason says which
+	StepPending          StepState = "pending"
+	StepAwaitingApproval StepState = "awaiting_approval"
+	StepRunning          StepState = "running"
+	StepSucceeded        StepState = "succeeded"
+	StepFailed           StepState = "failed"
+	StepSkipped          StepState = "skipped"
+	StepRejected         StepState = "rejected"
+	StepExpired          StepState = "expired"
+	StepObsolete         StepState = "obsolete"
+	StepInterrupted      StepState = "interrupted"
+	StepDryRun           StepState = "dry_run"
+	StepBlocked          StepState = "blocked" // a guardrail stopped it; Reason says which
 )
+
+// StepStates lists every step state.
+func StepStates() []StepState {
+	return []StepState{StepPending, StepAwaitingApproval, StepRunning, StepSucceeded, StepFailed, StepSkipped,
+		StepRejected, StepExpired, StepObsolete, StepInterrupted, StepDryRun, StepBlocked}
+}
 
 // Run is one execution of a policy for one target.
 type Run struct {
@@ -99,15 +122,23 @@ type Run struct {
 	IncidentID  string            `json:"incidentId"`
 	Policy      string            `json:"policy"`
 	Target      string            `json:"target"`
-	State       string            `json:"state"`
+	State       RunState          `json:"state"`
 	DryRun      bool              `json:"dryRun"`
 	Reason      string            `json:"reason,omitempty"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Steps       []Step            `json:"steps"`
-	CreatedAt   time.Time         `json:"createdAt"`
-	UpdatedAt   time.Time         `json:"updatedAt"`
-	EndedAt     time.Time         `json:"endedAt,omitzero"`
+	// RequestedBy is who asked for the run: the system actor for runs
+	// that alerts started, a user for runs a person started (a manual run,
+	// a drill). With four-eyes on, that user cannot approve its steps.
+	RequestedBy string `json:"requestedBy,omitempty"`
+	// OnResolved is the policy's on_resolved when the run was planned:
+	// stop (or empty, in older journals) ends the run obsolete when its
+	// alert resolves; continue lets its non-destructive, ungated steps run.
+	OnResolved string    `json:"onResolved,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+	EndedAt    time.Time `json:"endedAt,omitzero"`
 }
 
 // Active reports whether the run still has work to do.
@@ -123,7 +154,7 @@ type Step struct {
 	Name        string         `json:"name"`
 	Action      string         `json:"action"`
 	Params      map[string]any `json:"params,omitempty"`
-	State       string         `json:"state"`
+	State       StepState      `json:"state"`
 	Reason      string         `json:"reason,omitempty"`
 	Destructive bool           `json:"destructive"`
 	Idempotent  bool           `json:"idempotent"`
@@ -140,8 +171,11 @@ type Step struct {
 	Timeout          model.Duration `json:"timeout,omitempty"`
 	ApprovalRequired bool           `json:"approvalRequired,omitempty"`
 	ApprovalExpires  model.Duration `json:"approvalExpires,omitempty"`
-	OnFailure        string         `json:"onFailure,omitempty"`
-	Verify           *StepVerify    `json:"verify,omitempty"`
+	// Approvals is how many different people must approve the step; 0
+	// (older journals) means one.
+	Approvals int         `json:"approvals,omitempty"`
+	OnFailure string      `json:"onFailure,omitempty"`
+	Verify    *StepVerify `json:"verify,omitempty"`
 }
 
 // StepVerify is a step's verification: the check to poll and how long it
@@ -151,17 +185,27 @@ type StepVerify struct {
 	Within model.Duration `json:"within"`
 }
 
+// ApprovalState is where an approval stands: pending until it is decided,
+// then approved, rejected, expired or obsolete, all final.
+type ApprovalState string
+
 // Approval states.
 const (
-	ApprovalPending  = "pending"
-	ApprovalApproved = "approved"
-	ApprovalRejected = "rejected"
-	ApprovalExpired  = "expired"
-	ApprovalObsolete = "obsolete"
+	ApprovalPending  ApprovalState = "pending"
+	ApprovalApproved ApprovalState = "approved"
+	ApprovalRejected ApprovalState = "rejected"
+	ApprovalExpired  ApprovalState = "expired"
+	ApprovalObsolete ApprovalState = "obsolete"
 )
 
+// ApprovalStates lists every approval state.
+func ApprovalStates() []ApprovalState {
+	return []ApprovalState{ApprovalPending, ApprovalApproved, ApprovalRejected, ApprovalExpired, ApprovalObsolete}
+}
+
 // Approval is a gated step waiting for (or having had) a human decision.
-// It is bound to the exact parameters it showed through ParamsHash.
+// It is bound to the exact step it showed through ParamsHash, a hash of
+// the action, target, rendered parameters and step index.
 type Approval struct {
 	ID          string         `json:"id"`
 	RunID       string         `json:"runId"`
@@ -176,14 +220,56 @@ type Approval struct {
 	DataAtRisk  string         `json:"dataAtRisk,omitempty"`
 	Params      map[string]any `json:"params"`
 	ParamsHash  string         `json:"paramsHash"`
-	State       string         `json:"state"`
+	State       ApprovalState  `json:"state"`
 	RequestedBy string         `json:"requestedBy"`
 	CreatedAt   time.Time      `json:"createdAt"`
 	ExpiresAt   time.Time      `json:"expiresAt"`
-	DecidedBy   string         `json:"decidedBy,omitempty"`
-	DecidedFrom string         `json:"decidedFrom,omitempty"`
-	DecidedAt   time.Time      `json:"decidedAt,omitzero"`
-	Comment     string         `json:"comment,omitempty"`
+	// Required is how many different approvers must approve; 0 (older
+	// journals) means one.
+	Required int `json:"required,omitempty"`
+	// Votes are the approvals given so far, in order.
+	Votes []Vote `json:"votes,omitempty"`
+	// DecidedBy, DecidedFrom, DecidedAt and Comment are the decision that
+	// ended the approval: the vote that completed it, a rejection, or
+	// drguard for expiry and obsolescence.
+	DecidedBy   string    `json:"decidedBy,omitempty"`
+	DecidedFrom string    `json:"decidedFrom,omitempty"`
+	DecidedAt   time.Time `json:"decidedAt,omitzero"`
+	Comment     string    `json:"comment,omitempty"`
+}
+
+// Vote is one person's approval of a gated step.
+type Vote struct {
+	Actor   string    `json:"actor"`
+	Remote  string    `json:"remote,omitempty"`
+	Comment string    `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// StillNeeded is how many more approvals the approval needs.
+func (a Approval) StillNeeded() int {
+	return max(max(a.Required, 1)-len(a.Votes), 0)
+}
+
+// Outstanding says how many more approvals a pending approval needs, in
+// words: "1 more approval needed".
+func (a Approval) Outstanding() string {
+	switch n := a.StillNeeded(); n {
+	case 1:
+		return "1 more approval needed"
+	default:
+		return fmt.Sprintf("%d more approvals needed", n)
+	}
+}
+
+// VotedBy reports whether actor has already approved.
+func (a Approval) VotedBy(actor string) bool {
+	for _, v := range a.Votes {
+		if v.Actor == actor {
+			return true
+		}
+	}
+	return false
 }
 
 // AuditEntry is one line of the append-only audit log.

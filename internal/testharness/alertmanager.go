@@ -30,6 +30,7 @@ type AMOption func(*amOptions)
 type amOptions struct {
 	groupWait, groupInterval, repeatInterval time.Duration
 	groupBy                                  []string
+	tlsConfig                                map[string]any
 }
 
 // AMGroupWait sets the route's group_wait (default 0s).
@@ -45,6 +46,18 @@ func AMRepeatInterval(d time.Duration) AMOption { return func(o *amOptions) { o.
 
 // AMGroupBy sets the route's group_by labels (default: none, one group).
 func AMGroupBy(labels ...string) AMOption { return func(o *amOptions) { o.groupBy = labels } }
+
+// AMTLS makes Alertmanager verify the webhook's certificate against the CA
+// in caFile and, when certFile is not empty, present the client certificate
+// certFile with its key keyFile (http_config.tls_config).
+func AMTLS(caFile, certFile, keyFile string) AMOption {
+	return func(o *amOptions) {
+		o.tlsConfig = map[string]any{"ca_file": caFile}
+		if certFile != "" {
+			o.tlsConfig["cert_file"], o.tlsConfig["key_file"] = certFile, keyFile
+		}
+	}
+}
 
 // Alert is an alert as posted to and read from Alertmanager's v2 API.
 type Alert struct {
@@ -70,9 +83,15 @@ func Alertmanager(t testing.TB, webhookURL, bearerToken string, opts ...AMOption
 		opt(&o)
 	}
 	webhook := map[string]any{"url": webhookURL, "send_resolved": true}
+	httpConfig := map[string]any{}
 	if bearerToken != "" {
-		webhook["http_config"] = map[string]any{
-			"authorization": map[string]any{"type": "Bearer", "credentials": bearerToken}}
+		httpConfig["authorization"] = map[string]any{"type": "Bearer", "credentials": bearerToken}
+	}
+	if o.tlsConfig != nil {
+		httpConfig["tls_config"] = o.tlsConfig
+	}
+	if len(httpConfig) > 0 {
+		webhook["http_config"] = httpConfig
 	}
 	route := map[string]any{
 		"receiver":        "webhook",

@@ -23,18 +23,32 @@ type RedisServer struct {
 	Addr string
 	// Dir is the server's working directory, where dump.rdb is written.
 	Dir string
+	// TLSAddr is host:port of the TLS listener, with RedisTLS only.
+	TLSAddr string
+	// CAFile is the PEM CA that signed the TLS listener's certificate
+	// (for 127.0.0.1 and localhost), with RedisTLS only.
+	CAFile string
 
 	t    testing.TB
 	proc *process
 }
 
 // RedisOption changes how Redis is started.
-type RedisOption func(*[]string)
+type RedisOption func(*redisOptions)
+
+type redisOptions struct {
+	conf []string
+	tls  bool
+}
 
 // RedisConf adds a line to redis.conf, e.g. RedisConf("appendonly yes").
 func RedisConf(line string) RedisOption {
-	return func(lines *[]string) { *lines = append(*lines, line) }
+	return func(o *redisOptions) { o.conf = append(o.conf, line) }
 }
+
+// RedisTLS adds a TLS listener (tls-port) beside the plain one, with a
+// certificate from a CA of its own (RedisServer.CAFile).
+func RedisTLS() RedisOption { return func(o *redisOptions) { o.tls = true } }
 
 // Redis starts a redis-server on a free port with its data in a temporary
 // directory. It is stopped in t.Cleanup. Methods fail t on errors.
@@ -72,8 +86,14 @@ func Redis(t testing.TB, opts ...RedisOption) *RedisServer {
 		"stop-writes-on-bgsave-error yes",
 		"appendonly no",
 	}
-	for _, o := range opts {
-		o(&conf)
+	var o redisOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	conf = append(conf, o.conf...)
+	r := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, t: t}
+	if o.tls {
+		conf = append(conf, r.tlsConf(t, root, u)...)
 	}
 	confPath := filepath.Join(root, "redis.conf")
 	if err := os.WriteFile(confPath, []byte(strings.Join(conf, "\n")+"\n"), 0o644); err != nil {
@@ -87,7 +107,7 @@ func Redis(t testing.TB, opts ...RedisOption) *RedisServer {
 		t.Fatalf("testharness: %v", err)
 	}
 	t.Cleanup(func() { p.stop(syscall.SIGTERM, 10*time.Second) })
-	r := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, t: t, proc: p}
+	r.proc = p
 	err = waitReady(context.Background(), p, func(ctx context.Context) error {
 		reply, err := r.Do(ctx, "PING")
 		if err == nil && reply != "PONG" {
@@ -250,4 +270,34 @@ func readRESP(rd *bufio.Reader) (any, error) {
 		return items, nil
 	}
 	return nil, fmt.Errorf("redis: unexpected reply %q", line)
+}
+
+// tlsConf writes a CA and a serving certificate readable by the redis user
+// and returns the redis.conf lines of a TLS listener on a free port.
+func (r *RedisServer) tlsConf(t testing.TB, root string, u *osUser) []string {
+	t.Helper()
+	dir := filepath.Join(root, "tls")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("testharness: %v", err)
+	}
+	pki, err := writeKubePKI(dir)
+	if err != nil {
+		t.Fatalf("testharness: redis certificates: %v", err)
+	}
+	r.CAFile = filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(r.CAFile, pki.caPEM, 0o644); err != nil {
+		t.Fatalf("testharness: %v", err)
+	}
+	if err := u.chownTree(dir); err != nil {
+		t.Fatalf("testharness: chown %s: %v", dir, err)
+	}
+	port := FreePort(t)
+	r.TLSAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	return []string{
+		"tls-port " + strconv.Itoa(port),
+		"tls-cert-file " + pki.certFile,
+		"tls-key-file " + pki.keyFile,
+		"tls-ca-cert-file " + r.CAFile,
+		"tls-auth-clients no",
+	}
 }

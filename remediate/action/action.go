@@ -1,69 +1,105 @@
 // Package action holds drguard's remediation actions. Every action has one
 // interface and is listed once in the literal Registry below: a new action
-// is one file plus one line.
+// is one file (its params struct, its check, its run function) plus one
+// line here.
 package action
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sort"
 
+	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/kubeclient"
 )
 
-// Registry maps an action name, as written in a policy step, to its
-// constructor.
-var Registry = map[string]Constructor{
-	"exec": NewExec,
-	"http": NewHTTP,
+// Registry maps an action name, as written in a policy step, to its kind:
+// what it declares, how its params are checked, how it is built.
+var Registry = map[string]Kind{
+	"exec": define(execInfo, newExec),
+	"http": define(httpInfo, newHTTP),
 
-	"kubernetes.delete_pod":      NewDeletePod,
-	"kubernetes.scale":           NewScale,
-	"kubernetes.rollout_restart": NewRolloutRestart,
-	"kubernetes.patch_secret":    NewPatchSecret,
-	"kubernetes.pod_logs":        NewPodLogs,
+	"kubernetes.delete_pod":      define(deletePodInfo, newDeletePod),
+	"kubernetes.scale":           define(scaleInfo, newScale),
+	"kubernetes.rollout_restart": define(rolloutRestartInfo, newRolloutRestart),
+	"kubernetes.patch_secret":    define(patchSecretInfo, newPatchSecret),
+	"kubernetes.pod_logs":        define(podLogsInfo, newPodLogs),
 
-	"postgres.promote": NewPostgresPromote,
-	"postgres.backup":  NewPostgresBackup,
+	"postgres.promote": define(promoteInfo, newPostgresPromote),
+	"postgres.backup":  define(backupInfo, newPostgresBackup),
 
-	"aws.rds.promote_read_replica":     NewRDSPromoteReadReplica,
-	"aws.rds.restore_to_point_in_time": NewRDSRestoreToPointInTime,
-	"aws.rds.wait_available":           NewRDSWaitAvailable,
-	"aws.route53.upsert_record":        NewRoute53UpsertRecord,
+	"aws.rds.promote_read_replica":     define(promoteReplicaInfo, newRDSPromoteReadReplica),
+	"aws.rds.restore_to_point_in_time": define(pitrInfo, newRDSRestoreToPointInTime),
+	"aws.rds.wait_available":           define(waitAvailableInfo, newRDSWaitAvailable),
+	"aws.route53.upsert_record":        define(upsertRecordInfo, newRoute53UpsertRecord),
 
-	"notify.slack":   NewNotifySlack,
-	"notify.email":   NewNotifyEmail,
-	"notify.webhook": NewNotifyWebhook,
+	"notify.slack":   define(notifyInfo, newNotify(config.NotifierSlack)),
+	"notify.email":   define(notifyInfo, newNotify(config.NotifierEmail)),
+	"notify.webhook": define(notifyInfo, newNotify(config.NotifierWebhook)),
 }
 
-// Names returns the registered action names.
+// Names returns the registered action names, sorted.
 func Names() []string {
 	out := make([]string, 0, len(Registry))
 	for n := range Registry {
 		out = append(out, n)
 	}
+	sort.Strings(out)
 	return out
 }
 
-// Constructor builds an action once at start-up (provisioning: clients,
-// credentials) from shared dependencies.
-type Constructor func(Deps) (Action, error)
+// Checks returns every action's static params check, the shape
+// config.Known.Actions takes. Nothing is built to check.
+func Checks() map[string]func(params map[string]any) error {
+	out := make(map[string]func(map[string]any) error, len(Registry))
+	for n, k := range Registry {
+		out[n] = k.Check
+	}
+	return out
+}
 
-// Deps are what actions may use. Actions never reach the journal directly.
+// Build provisions every registered action once, with shared deps.
+func Build(d Deps) (map[string]Action, error) {
+	out := make(map[string]Action, len(Registry))
+	for name, k := range Registry {
+		a, err := k.New(d)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = a
+	}
+	return out, nil
+}
+
+// Deps are the shared services actions use, built once by the caller and
+// injected: actions never build their own. Actions never reach the
+// journal directly; the backup service journals its own runs.
 type Deps struct {
 	Logger     *slog.Logger
 	Config     *config.Config
 	HTTPClient *http.Client
+	// Kube is the Kubernetes client factory shared with the probes; nil
+	// gets one of the actions' own.
+	Kube *kubeclient.Cache
+	// Backups is the daemon's backup service (its journal, metrics and
+	// per-target lock), used by postgres.backup; nil makes that action
+	// fail with a clear error.
+	Backups *backup.Service
 }
 
-// withDefaults fills what a caller left out: a logger that discards and an
-// empty configuration.
+// withDefaults fills what a caller left out: a logger that discards, an
+// empty configuration and a Kubernetes client factory.
 func (d Deps) withDefaults() Deps {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.Config == nil {
 		d.Config = &config.Config{}
+	}
+	if d.Kube == nil {
+		d.Kube = kubeclient.NewCache("drguard")
 	}
 	return d
 }
@@ -77,15 +113,16 @@ type Info struct {
 	Idempotent bool
 }
 
-// Action is one kind of remediation step.
+// Action is one kind of remediation step, provisioned.
 type Action interface {
 	// Info declares the action's properties.
 	Info() Info
 	// Validate checks a step's unrendered params at config load, so that
 	// mistakes show in `drguard check` rather than at 3 a.m.
 	Validate(params map[string]any) error
-	// Run executes the step with rendered params. It must honour ctx's
-	// deadline and return a bounded Outcome.
+	// Run decodes the step's rendered params into the action's typed
+	// params and executes it. It must honour ctx's deadline and return a
+	// bounded Outcome.
 	Run(ctx context.Context, req Request) (Outcome, error)
 }
 
@@ -95,7 +132,8 @@ type Request struct {
 	Step   string
 	Policy string
 	Target string
-	// Params are the step's params rendered over the detection's labels.
+	// Params are the step's params rendered over the detection's labels,
+	// as journaled.
 	Params map[string]any
 	// Labels and Annotations are the detection's, as data.
 	Labels      map[string]string

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -29,17 +28,18 @@ type awsBase struct {
 }
 
 func newAWSBase(d Deps) awsBase {
-	d = d.withDefaults()
 	return awsBase{cfg: d.Config, log: d.Logger, sdks: map[string]aws.Config{}}
+}
+
+// awsCommon is the param every aws.* action takes: target names an aws
+// target (default: the run's target when it is one, else the only one).
+type awsCommon struct {
+	Target string `param:"target"`
 }
 
 // awsTarget picks the aws target of a step: param "target", else the
 // run's target when it is an aws target, else the only one.
-func (b *awsBase) awsTarget(req Request) (config.AWSTarget, error) {
-	param, err := stringParam(req.Params, "target", "")
-	if err != nil {
-		return config.AWSTarget{}, err
-	}
+func (b *awsBase) awsTarget(req Request, param string) (config.AWSTarget, error) {
 	ts := b.cfg.Targets.AWS
 	names := make([]string, len(ts))
 	for i, t := range ts {
@@ -101,16 +101,4 @@ func awsError(ctx context.Context, call, about string, err error) error {
 		return fmt.Errorf("aws %s %s: %s%s: %s", call, about, ae.ErrorCode(), attempts, ae.ErrorMessage())
 	}
 	return fmt.Errorf("aws %s %s%s: %v", call, about, attempts, err)
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/rds/types"
+	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // Values and defaults of the aws.rds.* actions.
@@ -32,8 +34,8 @@ const (
 // rdsBase is an awsBase that makes RDS clients.
 type rdsBase struct{ awsBase }
 
-func (b *rdsBase) client(ctx context.Context, req Request) (*rds.Client, config.AWSTarget, error) {
-	t, err := b.awsTarget(req)
+func (b *rdsBase) client(ctx context.Context, req Request, common awsCommon) (*rds.Client, config.AWSTarget, error) {
+	t, err := b.awsTarget(req, common.Target)
 	if err != nil {
 		return nil, t, err
 	}
@@ -68,46 +70,39 @@ func describeInstance(ctx context.Context, c *rds.Client, id string) (types.DBIn
 // Result: instance, status, source_instance, already_promoted.
 type RDSPromoteReadReplica struct{ rdsBase }
 
-var _ Action = (*RDSPromoteReadReplica)(nil)
+// promoteReplicaInfo declares promotion destructive (replication ends for
+// good) and idempotent (an instance that is no longer a replica is left
+// alone).
+var promoteReplicaInfo = Info{Destructive: true, Idempotent: true}
 
-// NewRDSPromoteReadReplica builds the aws.rds.promote_read_replica action.
-func NewRDSPromoteReadReplica(d Deps) (Action, error) {
-	return &RDSPromoteReadReplica{rdsBase{newAWSBase(d)}}, nil
+// promoteReplicaParams is the params of aws.rds.promote_read_replica.
+type promoteReplicaParams struct {
+	awsCommon
+	Instance string `param:"instance"`
+	// BackupRetentionDays sets the promoted instance's backup retention
+	// (0–35; default: unchanged).
+	BackupRetentionDays *int `param:"backup_retention_days"`
 }
 
-// Info declares promotion destructive (replication ends for good) and
-// idempotent (an instance that is no longer a replica is left alone).
-func (*RDSPromoteReadReplica) Info() Info { return Info{Destructive: true, Idempotent: true} }
-
-// Validate checks the unrendered params.
-func (*RDSPromoteReadReplica) Validate(params map[string]any) error {
-	if err := checkKnown(params, "target", "instance", "backup_retention_days"); err != nil {
-		return err
+func (p *promoteReplicaParams) check(t params.Templates) error {
+	if strings.TrimSpace(p.Instance) == "" {
+		return params.Required("instance", "")
 	}
-	_, _, err := promoteReplicaParams(params, true)
-	return err
+	if d := p.BackupRetentionDays; d != nil && (*d < 0 || *d > 35) {
+		return params.Errorf("backup_retention_days", "must be 0–35, got %d", *d)
+	}
+	return nil
 }
 
-func promoteReplicaParams(params map[string]any, unrendered bool) (string, int, error) {
-	id, err := requireString(params, "instance")
-	if err != nil {
-		return "", 0, err
-	}
-	days, err := intParam(params, "backup_retention_days", -1, unrendered)
-	if err == nil && (days < -1 || days > 35) {
-		err = fmt.Errorf(`param "backup_retention_days" must be 0–35, got %d`, days)
-	}
-	return id, days, err
+func newRDSPromoteReadReplica(d Deps) (RunFunc[promoteReplicaParams], error) {
+	return (&RDSPromoteReadReplica{rdsBase{newAWSBase(d)}}).run, nil
 }
 
-// Run checks the instance and promotes it unless it is no longer a
+// run checks the instance and promotes it unless it is no longer a
 // replica.
-func (a *RDSPromoteReadReplica) Run(ctx context.Context, req Request) (Outcome, error) {
-	id, days, err := promoteReplicaParams(req.Params, false)
-	if err != nil {
-		return Outcome{}, err
-	}
-	c, _, err := a.client(ctx, req)
+func (a *RDSPromoteReadReplica) run(ctx context.Context, req Request, spec *promoteReplicaParams) (Outcome, error) {
+	id := spec.Instance
+	c, _, err := a.client(ctx, req, spec.awsCommon)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -122,8 +117,8 @@ func (a *RDSPromoteReadReplica) Run(ctx context.Context, req Request) (Outcome, 
 		return Outcome{Output: fmt.Sprintf("RDS instance %s is not a read replica (status %s); nothing to promote", id, res["status"]), Result: res}, nil
 	}
 	in := &rds.PromoteReadReplicaInput{DBInstanceIdentifier: aws.String(id)}
-	if days >= 0 {
-		in.BackupRetentionPeriod = aws.Int32(int32(days))
+	if d := spec.BackupRetentionDays; d != nil {
+		in.BackupRetentionPeriod = aws.Int32(int32(*d))
 	}
 	out, err := c.PromoteReadReplica(ctx, in)
 	if err != nil {
@@ -154,83 +149,64 @@ func (a *RDSPromoteReadReplica) Run(ctx context.Context, req Request) (Outcome, 
 // restore_time_source, known_good_at, margin_seconds, status.
 type RDSRestoreToPointInTime struct{ rdsBase }
 
-var _ Action = (*RDSRestoreToPointInTime)(nil)
+// pitrInfo declares the restore not destructive (it creates a new
+// instance and leaves the source alone) and not idempotent (a second call
+// fails because the target exists, or restores to a different time).
+var pitrInfo = Info{}
 
-// NewRDSRestoreToPointInTime builds the aws.rds.restore_to_point_in_time
-// action.
-func NewRDSRestoreToPointInTime(d Deps) (Action, error) {
-	return &RDSRestoreToPointInTime{rdsBase{newAWSBase(d)}}, nil
+// pitrParams is the params of aws.rds.restore_to_point_in_time.
+type pitrParams struct {
+	awsCommon
+	Source string `param:"source_instance"`
+	Target string `param:"target_instance"`
+	// When is restore_time: an RFC 3339 time, "latest" or
+	// "last_known_good"; at holds the parsed time.
+	When      string         `param:"restore_time"`
+	KnownGood Time           `param:"known_good_at"`
+	Margin    model.Duration `param:"margin"`
+	Class     string         `param:"instance_class"`
+	Subnet    string         `param:"subnet_group"`
+	Groups    []string       `param:"security_group_ids"`
+	MultiAZ   bool           `param:"multi_az"`
+
+	at time.Time
 }
 
-// Info declares the restore not destructive (it creates a new instance
-// and leaves the source alone) and not idempotent (a second call fails
-// because the target exists, or restores to a different time).
-func (*RDSRestoreToPointInTime) Info() Info { return Info{} }
+func (p *pitrParams) defaults() { p.Margin = model.Duration(DefaultRestoreMargin) }
 
-type pitrSpec struct {
-	source, target, when string
-	at, knownGood        time.Time
-	margin               time.Duration
-	class, subnetGroup   string
-	securityGroups       []string
-	multiAZ              bool
-}
-
-// Validate checks the unrendered params.
-func (*RDSRestoreToPointInTime) Validate(params map[string]any) error {
-	if err := checkKnown(params, "target", "source_instance", "target_instance", "restore_time", "known_good_at",
-		"margin", "instance_class", "subnet_group", "security_group_ids", "multi_az"); err != nil {
-		return err
+func (p *pitrParams) check(t params.Templates) error {
+	switch {
+	case strings.TrimSpace(p.Source) == "":
+		return params.Required("source_instance", "")
+	case strings.TrimSpace(p.Target) == "":
+		return params.Required("target_instance", "")
+	case strings.TrimSpace(p.When) == "":
+		return params.Required("restore_time", `an RFC 3339 time, "latest" or "last_known_good"`)
 	}
-	_, err := pitrParams(params, true)
-	return err
-}
-
-func pitrParams(params map[string]any, unrendered bool) (pitrSpec, error) {
-	var s pitrSpec
-	var err error
-	if s.source, err = requireString(params, "source_instance"); err != nil {
-		return s, err
-	}
-	if s.target, err = requireString(params, "target_instance"); err != nil {
-		return s, err
-	}
-	if s.when, err = requireString(params, "restore_time"); err != nil {
-		return s, fmt.Errorf(`%w: an RFC 3339 time, "latest" or "last_known_good"`, err)
-	}
-	s.when = strings.TrimSpace(s.when)
-	if s.when != RestoreLatest && s.when != RestoreLastKnownGood && !(unrendered && isTemplate(s.when)) {
-		if s.at, err = parseTime(s.when); err != nil {
-			return s, fmt.Errorf(`param "restore_time": %w, "latest" or "last_known_good"`, err)
+	p.When = strings.TrimSpace(p.When)
+	if p.When != RestoreLatest && p.When != RestoreLastKnownGood && t.Literal("restore_time") {
+		at, err := parseTime(p.When)
+		if err != nil {
+			return params.Errorf("restore_time", `%v, "latest" or "last_known_good"`, err)
 		}
+		p.at = at
 	}
-	if s.knownGood, err = timeParam(params, "known_good_at", unrendered); err != nil {
-		return s, err
-	}
-	if s.margin, err = durationParam(params, "margin", DefaultRestoreMargin, unrendered); err != nil {
-		return s, err
-	}
-	if s.class, err = stringParam(params, "instance_class", ""); err != nil {
-		return s, err
-	}
-	if s.subnetGroup, err = stringParam(params, "subnet_group", ""); err != nil {
-		return s, err
-	}
-	if s.securityGroups, err = stringListParam(params, "security_group_ids"); err != nil {
-		return s, err
-	}
-	s.multiAZ, err = boolParam(params, "multi_az", false, unrendered)
-	return s, err
+	return nil
+}
+
+func newRDSRestoreToPointInTime(d Deps) (RunFunc[pitrParams], error) {
+	return (&RDSRestoreToPointInTime{rdsBase{newAWSBase(d)}}).run, nil
 }
 
 // resolveRestoreTime turns restore_time into a time (zero for latest) and
 // says where it came from.
-func resolveRestoreTime(s pitrSpec, req Request, now time.Time) (time.Time, string, time.Time, error) {
-	switch s.when {
+func resolveRestoreTime(s *pitrParams, req Request, now time.Time) (time.Time, string, time.Time, error) {
+	margin := time.Duration(s.Margin)
+	switch s.When {
 	case RestoreLatest:
 		return time.Time{}, "latest restorable time", time.Time{}, nil
 	case RestoreLastKnownGood:
-		kg, from := s.knownGood, "param known_good_at"
+		kg, from := s.KnownGood.Time, "param known_good_at"
 		if kg.IsZero() {
 			raw := req.Annotations[LastKnownGoodAnnotation]
 			if raw == "" {
@@ -242,11 +218,11 @@ func resolveRestoreTime(s pitrSpec, req Request, now time.Time) (time.Time, stri
 			}
 			kg, from = t, "annotation last_known_good"
 		}
-		at := kg.Add(-s.margin)
+		at := kg.Add(-margin)
 		if at.After(now) {
-			return time.Time{}, "", kg, fmt.Errorf("restore_time last_known_good: %s minus %s is in the future", kg.Format(time.RFC3339), s.margin)
+			return time.Time{}, "", kg, fmt.Errorf("restore_time last_known_good: %s minus %s is in the future", kg.Format(time.RFC3339), model.Duration(margin))
 		}
-		return at, fmt.Sprintf("last known good %s (%s) minus margin %s", kg.Format(time.RFC3339), from, s.margin), kg, nil
+		return at, fmt.Sprintf("last known good %s (%s) minus margin %s", kg.Format(time.RFC3339), from, model.Duration(margin)), kg, nil
 	}
 	if s.at.After(now) {
 		return time.Time{}, "", time.Time{}, fmt.Errorf("restore_time %s is in the future", s.at.Format(time.RFC3339))
@@ -254,31 +230,27 @@ func resolveRestoreTime(s pitrSpec, req Request, now time.Time) (time.Time, stri
 	return s.at, "explicit", time.Time{}, nil
 }
 
-// Run resolves the restore time, checks it against the source's latest
+// run resolves the restore time, checks it against the source's latest
 // restorable time, and starts the restore.
-func (a *RDSRestoreToPointInTime) Run(ctx context.Context, req Request) (Outcome, error) {
-	s, err := pitrParams(req.Params, false)
-	if err != nil {
-		return Outcome{}, err
-	}
+func (a *RDSRestoreToPointInTime) run(ctx context.Context, req Request, s *pitrParams) (Outcome, error) {
 	at, how, kg, err := resolveRestoreTime(s, req, time.Now())
 	if err != nil {
 		return Outcome{}, err
 	}
-	c, _, err := a.client(ctx, req)
+	c, _, err := a.client(ctx, req, s.awsCommon)
 	if err != nil {
 		return Outcome{}, err
 	}
-	src, err := describeInstance(ctx, c, s.source)
+	src, err := describeInstance(ctx, c, s.Source)
 	if err != nil {
 		return Outcome{}, err
 	}
 	if lrt := src.LatestRestorableTime; !at.IsZero() && lrt != nil && at.After(*lrt) {
-		return Outcome{}, fmt.Errorf("aws rds: restore time %s is after %s's latest restorable time %s", at.Format(time.RFC3339), s.source, lrt.UTC().Format(time.RFC3339))
+		return Outcome{}, fmt.Errorf("aws rds: restore time %s is after %s's latest restorable time %s", at.Format(time.RFC3339), s.Source, lrt.UTC().Format(time.RFC3339))
 	}
 	in := &rds.RestoreDBInstanceToPointInTimeInput{
-		SourceDBInstanceIdentifier: aws.String(s.source),
-		TargetDBInstanceIdentifier: aws.String(s.target),
+		SourceDBInstanceIdentifier: aws.String(s.Source),
+		TargetDBInstanceIdentifier: aws.String(s.Target),
 		Tags: []types.Tag{
 			{Key: aws.String("drguard:run"), Value: aws.String(req.RunID)},
 			{Key: aws.String("drguard:policy"), Value: aws.String(req.Policy)},
@@ -289,24 +261,24 @@ func (a *RDSRestoreToPointInTime) Run(ctx context.Context, req Request) (Outcome
 	} else {
 		in.RestoreTime = aws.Time(at)
 	}
-	if s.class != "" {
-		in.DBInstanceClass = aws.String(s.class)
+	if s.Class != "" {
+		in.DBInstanceClass = aws.String(s.Class)
 	}
-	if s.subnetGroup != "" {
-		in.DBSubnetGroupName = aws.String(s.subnetGroup)
+	if s.Subnet != "" {
+		in.DBSubnetGroupName = aws.String(s.Subnet)
 	}
-	if len(s.securityGroups) > 0 {
-		in.VpcSecurityGroupIds = s.securityGroups
+	if len(s.Groups) > 0 {
+		in.VpcSecurityGroupIds = s.Groups
 	}
-	if s.multiAZ {
+	if s.MultiAZ {
 		in.MultiAZ = aws.Bool(true)
 	}
 	out, err := c.RestoreDBInstanceToPointInTime(ctx, in)
 	if err != nil {
-		return Outcome{}, awsError(ctx, "rds RestoreDBInstanceToPointInTime", s.source+" → "+s.target, err)
+		return Outcome{}, awsError(ctx, "rds RestoreDBInstanceToPointInTime", s.Source+" → "+s.Target, err)
 	}
-	res := map[string]any{"source_instance": s.source, "target_instance": s.target, "restore_time_source": how,
-		"margin_seconds": s.margin.Seconds(), "restore_time": RestoreLatest}
+	res := map[string]any{"source_instance": s.Source, "target_instance": s.Target, "restore_time_source": how,
+		"margin_seconds": time.Duration(s.Margin).Seconds(), "restore_time": RestoreLatest}
 	if !at.IsZero() {
 		res["restore_time"] = at.UTC().Format(time.RFC3339)
 	}
@@ -316,9 +288,9 @@ func (a *RDSRestoreToPointInTime) Run(ctx context.Context, req Request) (Outcome
 	if out.DBInstance != nil {
 		res["status"] = aws.ToString(out.DBInstance.DBInstanceStatus)
 	}
-	a.log.Warn("rds point-in-time restore started", "run", req.RunID, "step", req.Step, "source", s.source, "target", s.target, "restore_time", res["restore_time"])
+	a.log.Warn("rds point-in-time restore started", "run", req.RunID, "step", req.Step, "source", s.Source, "target", s.Target, "restore_time", res["restore_time"])
 	return Outcome{
-		Output: fmt.Sprintf("restoring RDS instance %s as %s to %s (%s); status %v", s.source, s.target, res["restore_time"], how, res["status"]),
+		Output: fmt.Sprintf("restoring RDS instance %s as %s to %s (%s); status %v", s.Source, s.Target, res["restore_time"], how, res["status"]),
 		Result: res,
 	}, nil
 }

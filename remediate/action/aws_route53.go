@@ -2,7 +2,6 @@ package action
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+	"github.com/prometheus/common/model"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // Defaults of aws.route53.upsert_record.
@@ -34,90 +36,69 @@ var route53Types = map[string]bool{"A": true, "AAAA": true, "CNAME": true, "TXT"
 // Result: hosted_zone_id, name, type, ttl, values, change_id, status.
 type Route53UpsertRecord struct{ awsBase }
 
-var _ Action = (*Route53UpsertRecord)(nil)
+// upsertRecordInfo declares the upsert destructive (it moves traffic, and
+// the old record is gone) and idempotent (an UPSERT of the same record is
+// a no-op).
+var upsertRecordInfo = Info{Destructive: true, Idempotent: true}
 
-// NewRoute53UpsertRecord builds the aws.route53.upsert_record action.
-func NewRoute53UpsertRecord(d Deps) (Action, error) { return &Route53UpsertRecord{newAWSBase(d)}, nil }
-
-// Info declares the upsert destructive (it moves traffic, and the old
-// record is gone) and idempotent (an UPSERT of the same record is a no-op).
-func (*Route53UpsertRecord) Info() Info { return Info{Destructive: true, Idempotent: true} }
-
-type recordSpec struct {
-	zone, name, typ, comment string
-	values                   []string
-	ttl                      int
-	wait                     bool
-	every                    time.Duration
+// recordParams is the params of aws.route53.upsert_record.
+type recordParams struct {
+	awsCommon
+	Zone    string   `param:"hosted_zone_id"`
+	Name    string   `param:"name"`
+	Type    string   `param:"type"`
+	TTL     int      `param:"ttl"`
+	Value   string   `param:"value"`
+	Values  []string `param:"values"`
+	Comment string   `param:"comment"`
+	// Wait waits for the change to reach Route 53's name servers (the
+	// SDK's ResourceRecordSetsChanged waiter).
+	Wait         bool           `param:"wait"`
+	PollInterval model.Duration `param:"poll_interval"`
 }
 
-// Validate checks the unrendered params.
-func (*Route53UpsertRecord) Validate(params map[string]any) error {
-	if err := checkKnown(params, "target", "hosted_zone_id", "name", "type", "ttl", "value", "values", "comment", "wait", "poll_interval"); err != nil {
-		return err
-	}
-	_, err := recordParams(params, true)
-	return err
+func (s *recordParams) defaults() {
+	s.Type, s.TTL, s.PollInterval = DefaultRecordType, DefaultRecordTTL, model.Duration(DefaultRoute53PollInterval)
 }
 
-func recordParams(params map[string]any, unrendered bool) (recordSpec, error) {
-	var s recordSpec
-	var err error
-	if s.zone, err = requireString(params, "hosted_zone_id"); err != nil {
-		return s, err
+func (s *recordParams) check(t params.Templates) error {
+	switch {
+	case strings.TrimSpace(s.Zone) == "":
+		return params.Required("hosted_zone_id", "")
+	case strings.TrimSpace(s.Name) == "":
+		return params.Required("name", "")
 	}
-	if s.name, err = requireString(params, "name"); err != nil {
-		return s, err
+	s.Type = strings.ToUpper(strings.TrimSpace(s.Type))
+	if !route53Types[s.Type] && t.Literal("type") {
+		return params.Errorf("type", "%q is not one of A, AAAA, CNAME, TXT", s.Type)
 	}
-	if s.typ, err = stringParam(params, "type", DefaultRecordType); err != nil {
-		return s, err
+	if s.TTL < 0 {
+		return params.Errorf("ttl", "must be 0–2147483647 seconds, got %d", s.TTL)
 	}
-	s.typ = strings.ToUpper(strings.TrimSpace(s.typ))
-	if !route53Types[s.typ] && !(unrendered && isTemplate(s.typ)) {
-		return s, fmt.Errorf(`param "type": %q is not one of A, AAAA, CNAME, TXT`, s.typ)
+	if s.Value != "" {
+		s.Values = append([]string{s.Value}, s.Values...)
+		s.Value = ""
 	}
-	if s.ttl, err = intParam(params, "ttl", DefaultRecordTTL, unrendered); err != nil {
-		return s, err
+	if len(s.Values) == 0 {
+		return params.Required("value", `(or "values") what the record points to`)
 	}
-	if s.ttl < 0 || s.ttl > 2147483647 {
-		return s, fmt.Errorf(`param "ttl" must be 0–2147483647 seconds, got %d`, s.ttl)
+	if s.Type == "CNAME" && len(s.Values) > 1 {
+		return params.Errorf("values", "a CNAME record has exactly one value")
 	}
-	one, err := stringParam(params, "value", "")
-	if err != nil {
-		return s, err
+	if s.PollInterval <= 0 && t.Literal("poll_interval") {
+		return params.Errorf("poll_interval", "must be positive")
 	}
-	if s.values, err = stringListParam(params, "values"); err != nil {
-		return s, err
-	}
-	if one != "" {
-		s.values = append([]string{one}, s.values...)
-	}
-	if len(s.values) == 0 {
-		return s, errors.New(`param "value" (or "values") is required: what the record points to`)
-	}
-	if s.typ == "CNAME" && len(s.values) > 1 {
-		return s, errors.New("a CNAME record has exactly one value")
-	}
-	if s.comment, err = stringParam(params, "comment", ""); err != nil {
-		return s, err
-	}
-	if s.wait, err = boolParam(params, "wait", false, unrendered); err != nil {
-		return s, err
-	}
-	if s.every, err = durationParam(params, "poll_interval", DefaultRoute53PollInterval, unrendered); err == nil && s.every <= 0 {
-		err = errors.New(`param "poll_interval" must be positive`)
-	}
-	return s, err
+	return nil
 }
 
-// Run submits the UPSERT and, with wait, polls until Route 53 reports the
-// change INSYNC on its name servers.
-func (a *Route53UpsertRecord) Run(ctx context.Context, req Request) (Outcome, error) {
-	s, err := recordParams(req.Params, false)
-	if err != nil {
-		return Outcome{}, err
-	}
-	t, err := a.awsTarget(req)
+func newRoute53UpsertRecord(d Deps) (RunFunc[recordParams], error) {
+	return (&Route53UpsertRecord{newAWSBase(d)}).run, nil
+}
+
+// run submits the UPSERT and, with wait, waits with the SDK's waiter until
+// Route 53 reports the change INSYNC on its name servers.
+func (a *Route53UpsertRecord) run(ctx context.Context, req Request, s *recordParams) (Outcome, error) {
+	t, err := a.awsTarget(req, s.Target)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -130,53 +111,67 @@ func (a *Route53UpsertRecord) Run(ctx context.Context, req Request) (Outcome, er
 			o.BaseEndpoint = aws.String(t.Endpoint)
 		}
 	})
-	records := make([]types.ResourceRecord, len(s.values))
-	for i, v := range s.values {
+	records := make([]types.ResourceRecord, len(s.Values))
+	for i, v := range s.Values {
 		records[i] = types.ResourceRecord{Value: aws.String(v)}
 	}
-	comment := s.comment
+	comment := s.Comment
 	if comment == "" {
 		comment = fmt.Sprintf("drguard %s step %s (policy %s)", req.RunID, req.Step, req.Policy)
 	}
-	about := fmt.Sprintf("%s %s in zone %s", s.typ, s.name, s.zone)
+	about := fmt.Sprintf("%s %s in zone %s", s.Type, s.Name, s.Zone)
 	out, err := c.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
-		HostedZoneId: aws.String(s.zone),
+		HostedZoneId: aws.String(s.Zone),
 		ChangeBatch: &types.ChangeBatch{Comment: aws.String(comment), Changes: []types.Change{{
 			Action: types.ChangeActionUpsert,
 			ResourceRecordSet: &types.ResourceRecordSet{
-				Name: aws.String(s.name), Type: types.RRType(s.typ), TTL: aws.Int64(int64(s.ttl)), ResourceRecords: records,
+				Name: aws.String(s.Name), Type: types.RRType(s.Type), TTL: aws.Int64(int64(s.TTL)), ResourceRecords: records,
 			},
 		}}},
 	})
 	if err != nil {
 		return Outcome{}, awsError(ctx, "route53 ChangeResourceRecordSets", about, err)
 	}
-	anyValues := make([]any, len(s.values))
-	for i, v := range s.values {
+	anyValues := make([]any, len(s.Values))
+	for i, v := range s.Values {
 		anyValues[i] = v
 	}
-	res := map[string]any{"hosted_zone_id": s.zone, "name": s.name, "type": s.typ, "ttl": s.ttl, "values": anyValues}
+	res := map[string]any{"hosted_zone_id": s.Zone, "name": s.Name, "type": s.Type, "ttl": s.TTL, "values": anyValues}
 	if out.ChangeInfo != nil {
 		res["change_id"], res["status"] = aws.ToString(out.ChangeInfo.Id), string(out.ChangeInfo.Status)
 	}
-	a.log.Warn("route53 record upserted", "run", req.RunID, "step", req.Step, "record", about, "values", s.values)
-	if s.wait && res["status"] != string(types.ChangeStatusInsync) {
-		id, _ := res["change_id"].(string)
-		for res["status"] != string(types.ChangeStatusInsync) {
-			if err := sleepCtx(ctx, s.every); err != nil {
-				return Outcome{Result: res}, fmt.Errorf("aws route53: change %s for %s not INSYNC before the step's timeout (status %v)", id, about, res["status"])
-			}
-			ch, err := c.GetChange(ctx, &route53.GetChangeInput{Id: aws.String(id)})
-			if err != nil {
-				return Outcome{Result: res}, awsError(ctx, "route53 GetChange", id, err)
-			}
-			if ch.ChangeInfo != nil {
-				res["status"] = string(ch.ChangeInfo.Status)
-			}
+	a.log.Warn("route53 record upserted", "run", req.RunID, "step", req.Step, "record", about, "values", s.Values)
+	if s.Wait && res["status"] != string(types.ChangeStatusInsync) {
+		if err := waitInsync(ctx, c, res, time.Duration(s.PollInterval)); err != nil {
+			return Outcome{Result: res}, fmt.Errorf("aws route53: change %v for %s: %w", res["change_id"], about, err)
 		}
 	}
 	return Outcome{
-		Output: fmt.Sprintf("%s → %s (TTL %ds): change %v %v", about, strings.Join(s.values, ", "), s.ttl, res["change_id"], res["status"]),
+		Output: fmt.Sprintf("%s → %s (TTL %ds): change %v %v", about, strings.Join(s.Values, ", "), s.TTL, res["change_id"], res["status"]),
 		Result: res,
 	}, nil
+}
+
+// waitInsync waits with route53.NewResourceRecordSetsChangedWaiter until
+// the change in res is INSYNC, and records its status in res.
+func waitInsync(ctx context.Context, c *route53.Client, res map[string]any, every time.Duration) error {
+	id, _ := res["change_id"].(string)
+	waiter := route53.NewResourceRecordSetsChangedWaiter(c, func(o *route53.ResourceRecordSetsChangedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = every, every
+		retryable := o.Retryable
+		o.Retryable = func(ctx context.Context, in *route53.GetChangeInput, out *route53.GetChangeOutput, err error) (bool, error) {
+			if out != nil && out.ChangeInfo != nil {
+				res["status"] = string(out.ChangeInfo.Status)
+			}
+			return retryable(ctx, in, out, err)
+		}
+	})
+	_, err := waiter.WaitForOutput(ctx, &route53.GetChangeInput{Id: aws.String(id)}, waitBudget(ctx))
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == nil && isAPIError(err):
+		return awsError(ctx, "route53 GetChange", id, err)
+	}
+	return fmt.Errorf("not INSYNC before the step's timeout (status %v)", res["status"])
 }

@@ -10,7 +10,7 @@ import (
 // runAWS builds the named action over f's configuration and runs it.
 func (f *fakeAWS) run(t *testing.T, name string, params map[string]any, annotations map[string]string) (Outcome, error) {
 	t.Helper()
-	a, err := Registry[name](Deps{Config: f.config()})
+	a, err := Registry[name].New(Deps{Config: f.config()})
 	must(t, err)
 	if err := a.Validate(params); err != nil {
 		t.Fatalf("%s: Validate: %v", name, err)
@@ -166,7 +166,7 @@ func TestRDSWaitAvailable(t *testing.T) {
 		t.Errorf("failed state: %v", err)
 	}
 	f.instances["slow"] = &fakeInstance{status: []string{"creating"}}
-	a, _ := NewRDSWaitAvailable(Deps{Config: f.config()})
+	a, _ := Registry["aws.rds.wait_available"].New(Deps{Config: f.config()})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err = a.Run(ctx, Request{Params: map[string]any{"instance": "slow", "poll_interval": "20ms"}})
@@ -217,16 +217,16 @@ func TestAWSValidate(t *testing.T) {
 		want   string
 	}{
 		{"aws.rds.restore_to_point_in_time", map[string]any{"source_instance": "a", "target_instance": "b", "restore_time": "yesterday"}, "not an RFC 3339 time"},
-		{"aws.rds.restore_to_point_in_time", map[string]any{"source_instance": "a", "target_instance": "b"}, `"restore_time" is required`},
+		{"aws.rds.restore_to_point_in_time", map[string]any{"source_instance": "a", "target_instance": "b"}, `param "restore_time": is required`},
 		{"aws.rds.restore_to_point_in_time", map[string]any{"source_instance": "a", "target_instance": "b", "restore_time": "last_known_good", "known_good_at": "{{ .Annotations.last_known_good }}"}, ""},
 		{"aws.rds.promote_read_replica", map[string]any{"instance": "r", "backup_retention_days": 40}, "must be 0–35"},
-		{"aws.rds.wait_available", map[string]any{}, `"instance" is required`},
+		{"aws.rds.wait_available", map[string]any{}, `param "instance": is required`},
 		{"aws.route53.upsert_record", map[string]any{"hosted_zone_id": "Z", "name": "n", "type": "MX", "value": "v"}, "not one of A, AAAA, CNAME, TXT"},
-		{"aws.route53.upsert_record", map[string]any{"hosted_zone_id": "Z", "name": "n"}, `"value" (or "values") is required`},
+		{"aws.route53.upsert_record", map[string]any{"hosted_zone_id": "Z", "name": "n"}, `param "value": is required: (or "values")`},
 		{"aws.route53.upsert_record", map[string]any{"hosted_zone_id": "Z", "name": "n", "values": []any{"a", "b"}}, "exactly one value"},
 	}
 	for _, tc := range tests {
-		a, err := Registry[tc.action](Deps{})
+		a, err := Registry[tc.action].New(Deps{})
 		must(t, err)
 		err = a.Validate(tc.params)
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // DefaultMaxOutputBytes caps the output an exec step captures.
@@ -32,76 +34,51 @@ var passedEnv = []string{"PATH", "HOME", "LANG"}
 // Exec runs a program from an argv list, never through a shell. Labels
 // reach it as DRGUARD_LABEL_<NAME> environment variables; its combined
 // output is captured up to a cap; a timeout kills its whole process group.
-//
-// Params: argv (list of strings, required; argv[0] is the program), env
-// (map of strings), dir (string), max_output_bytes (int, default 64 KiB).
 type Exec struct {
 	logger *slog.Logger
 }
 
-var _ Action = (*Exec)(nil)
-
-// NewExec builds the exec action.
-func NewExec(d Deps) (Action, error) {
-	return &Exec{logger: d.withDefaults().Logger}, nil
-}
-
-// Info declares exec neither destructive nor idempotent; a step may
+// execInfo declares exec neither destructive nor idempotent; a step may
 // override both.
-func (*Exec) Info() Info { return Info{} }
+var execInfo = Info{}
 
-// Validate checks the unrendered params.
-func (*Exec) Validate(params map[string]any) error {
-	if err := checkKnown(params, "argv", "env", "dir", "max_output_bytes"); err != nil {
-		return err
-	}
-	_, err := execParams(params, true)
-	return err
+// execParams is the params of exec.
+type execParams struct {
+	// Argv is the program and its arguments; required.
+	Argv []string `param:"argv"`
+	// Env adds variables to the child's environment.
+	Env map[string]string `param:"env"`
+	// Dir is the working directory.
+	Dir string `param:"dir"`
+	// MaxOutputBytes caps the captured output (default 64 KiB).
+	MaxOutputBytes int `param:"max_output_bytes"`
 }
 
-type execSpec struct {
-	argv      []string
-	env       map[string]string
-	dir       string
-	maxOutput int
+func (p *execParams) defaults() { p.MaxOutputBytes = DefaultMaxOutputBytes }
+
+func (p *execParams) check(t params.Templates) error {
+	if len(p.Argv) == 0 || (t.Literal("argv[0]") && p.Argv[0] == "") {
+		return params.Required("argv", "a list whose first element is the program")
+	}
+	if p.MaxOutputBytes <= 0 && t.Literal("max_output_bytes") {
+		return params.Errorf("max_output_bytes", "must be positive, got %d", p.MaxOutputBytes)
+	}
+	return nil
 }
 
-func execParams(params map[string]any, unrendered bool) (execSpec, error) {
-	var s execSpec
-	var err error
-	if s.argv, err = stringListParam(params, "argv"); err != nil {
-		return s, err
-	}
-	if len(s.argv) == 0 || (!unrendered && s.argv[0] == "") {
-		return s, errors.New(`param "argv" is required: a list whose first element is the program`)
-	}
-	if s.env, err = stringMapParam(params, "env"); err != nil {
-		return s, err
-	}
-	if s.dir, err = stringParam(params, "dir", ""); err != nil {
-		return s, err
-	}
-	if s.maxOutput, err = intParam(params, "max_output_bytes", DefaultMaxOutputBytes, unrendered); err != nil {
-		return s, err
-	}
-	if s.maxOutput <= 0 {
-		return s, fmt.Errorf(`param "max_output_bytes" must be positive, got %d`, s.maxOutput)
-	}
-	return s, nil
+func newExec(d Deps) (RunFunc[execParams], error) {
+	return (&Exec{logger: d.Logger}).run, nil
 }
 
-// Run executes the program with a clean environment and waits for it,
+// run executes the program with a clean environment and waits for it,
 // killing its process group when ctx ends.
-func (x *Exec) Run(ctx context.Context, req Request) (Outcome, error) {
-	spec, err := execParams(req.Params, false)
-	if err != nil {
-		return Outcome{}, err
-	}
-	cmd := exec.CommandContext(ctx, spec.argv[0], spec.argv[1:]...)
-	cmd.Env = execEnv(spec.env, req)
-	cmd.Dir = spec.dir
+func (x *Exec) run(ctx context.Context, req Request, spec *execParams) (Outcome, error) {
+	program := spec.Argv[0]
+	cmd := exec.CommandContext(ctx, program, spec.Argv[1:]...)
+	cmd.Env = execEnv(spec.Env, req)
+	cmd.Dir = spec.Dir
 	cmd.Stdin = nil
-	out := &cappedBuffer{max: spec.maxOutput}
+	out := &cappedBuffer{max: spec.MaxOutputBytes}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -113,7 +90,7 @@ func (x *Exec) Run(ctx context.Context, req Request) (Outcome, error) {
 	cmd.WaitDelay = execWaitDelay
 
 	start := time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	elapsed := time.Since(start)
 	output := out.String()
 	code := -1
@@ -124,18 +101,19 @@ func (x *Exec) Run(ctx context.Context, req Request) (Outcome, error) {
 		"exit_code":        code,
 		"duration_seconds": elapsed.Seconds(),
 	}}
-	logger := x.logger.With("run", req.RunID, "step", req.Step, "program", spec.argv[0])
+	logger := x.logger.With("run", req.RunID, "step", req.Step, "program", program)
 	if ctxErr := ctx.Err(); ctxErr != nil && err != nil {
 		logger.Warn("exec step cancelled; process group killed", "after", elapsed, "cause", ctxErr)
+		verb := "cancelled"
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			return o, fmt.Errorf("%s timed out after %s; process group killed%s", spec.argv[0], elapsed.Round(time.Millisecond), tailFor(output))
+			verb = "timed out"
 		}
-		return o, fmt.Errorf("%s cancelled after %s; process group killed%s", spec.argv[0], elapsed.Round(time.Millisecond), tailFor(output))
+		return o, fmt.Errorf("%s %s after %s; process group killed%s", program, verb, elapsed.Round(time.Millisecond), tailFor(output))
 	}
 	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
-			return o, fmt.Errorf("%s exited with code %d%s", spec.argv[0], code, tailFor(output))
+			return o, fmt.Errorf("%s exited with code %d%s", program, code, tailFor(output))
 		}
 		if errors.Is(err, exec.ErrWaitDelay) {
 			// The program exited 0 but something it started kept the
@@ -143,7 +121,7 @@ func (x *Exec) Run(ctx context.Context, req Request) (Outcome, error) {
 			logger.Warn("exec step left a process holding its output", "after", elapsed)
 			return o, nil
 		}
-		return o, fmt.Errorf("start %s: %w", spec.argv[0], err)
+		return o, fmt.Errorf("start %s: %w", program, err)
 	}
 	logger.Debug("exec step finished", "exit_code", code, "after", elapsed)
 	return o, nil

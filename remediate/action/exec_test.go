@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-func newExec(t *testing.T) Action {
+func execAction(t *testing.T) Action {
 	t.Helper()
-	a, err := NewExec(Deps{})
+	a, err := Registry["exec"].New(Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,15 +28,15 @@ func TestExecValidate(t *testing.T) {
 		{"argv list", map[string]any{"argv": []any{"kubectl", "rollout", "restart", "{{ .Labels.deployment }}"}}, ""},
 		{"all params", map[string]any{"argv": []string{"true"}, "env": map[string]any{"A": "b"}, "dir": "/", "max_output_bytes": 10}, ""},
 		{"templated cap", map[string]any{"argv": []any{"true"}, "max_output_bytes": "{{ .Labels.cap }}"}, ""},
-		{"missing argv", map[string]any{}, `"argv" is required`},
-		{"empty argv", map[string]any{"argv": []any{}}, `"argv" is required`},
-		{"shell string", map[string]any{"argv": "rm -rf /"}, "want a list of strings"},
-		{"non-string element", map[string]any{"argv": []any{"sleep", 3}}, "element 1: want a string"},
-		{"env not strings", map[string]any{"argv": []any{"true"}, "env": map[string]any{"N": 1}}, `key "N"`},
+		{"missing argv", map[string]any{}, `param "argv": is required`},
+		{"empty argv", map[string]any{"argv": []any{}}, `param "argv": is required`},
+		{"shell string", map[string]any{"argv": "rm -rf /"}, `param "argv": want a list of strings, got a string`},
+		{"non-string element", map[string]any{"argv": []any{"sleep", 3}}, `param "argv[1]": want a string, got a number`},
+		{"env not strings", map[string]any{"argv": []any{"true"}, "env": map[string]any{"N": 1}}, `param "env.N": want a string`},
 		{"bad cap", map[string]any{"argv": []any{"true"}, "max_output_bytes": -1}, "must be positive"},
-		{"unknown param", map[string]any{"argv": []any{"true"}, "shell": true}, `unknown param "shell"`},
+		{"unknown param", map[string]any{"argv": []any{"true"}, "shell": true}, `param "shell": unknown key`},
 	}
-	x := newExec(t)
+	x := execAction(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := x.Validate(tc.params)
@@ -54,7 +54,7 @@ func TestExecPassesLabelsAsDataAndEnv(t *testing.T) {
 	t.Setenv("DRGUARD_TEST_SECRET", "hunter2")
 	pwned := filepath.Join(t.TempDir(), "pwned")
 	evil := "x; touch " + pwned + " && echo $(id)"
-	out, err := newExec(t).Run(context.Background(), Request{
+	out, err := execAction(t).Run(context.Background(), Request{
 		RunID: "run-000007", Step: "s", Policy: "p", Target: "db-1",
 		Params: map[string]any{
 			"argv": []any{"/usr/bin/printf", "%s", evil},
@@ -72,7 +72,7 @@ func TestExecPassesLabelsAsDataAndEnv(t *testing.T) {
 		t.Fatal("a label was interpreted by a shell")
 	}
 
-	out, err = newExec(t).Run(context.Background(), Request{
+	out, err = execAction(t).Run(context.Background(), Request{
 		RunID: "run-000007", Step: "s", Policy: "p", Target: "db-1",
 		Params: map[string]any{"argv": []any{"env"}, "env": map[string]any{"EXTRA": "1", "DRGUARD_RUN_ID": "spoofed"}},
 		Labels: map[string]string{"x": evil, "app.kubernetes.io/name": "pg"},
@@ -107,7 +107,7 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	_, err := newExec(t).Run(ctx, Request{Params: map[string]any{"argv": []any{"timeout", "--foreground", "120", "sleep", marker}}})
+	_, err := execAction(t).Run(ctx, Request{Params: map[string]any{"argv": []any{"timeout", "--foreground", "120", "sleep", marker}}})
 	took := time.Since(began)
 	if err == nil || !strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), "process group killed") {
 		t.Fatalf("err = %v, want a timeout", err)
@@ -149,7 +149,7 @@ func sleepAlive(t *testing.T, marker string) bool {
 }
 
 func TestExecOutputCapAndExitCode(t *testing.T) {
-	out, err := newExec(t).Run(context.Background(), Request{Params: map[string]any{
+	out, err := execAction(t).Run(context.Background(), Request{Params: map[string]any{
 		"argv": []any{"head", "-c", "100000", "/dev/zero"}, "max_output_bytes": 1000,
 	}})
 	if err != nil {
@@ -159,7 +159,7 @@ func TestExecOutputCapAndExitCode(t *testing.T) {
 		t.Errorf("output is %d bytes ending %q, want 1000 bytes and the truncation marker", len(out.Output), out.Output[max(0, len(out.Output)-30):])
 	}
 
-	out, err = newExec(t).Run(context.Background(), Request{Params: map[string]any{
+	out, err = execAction(t).Run(context.Background(), Request{Params: map[string]any{
 		"argv": []any{"ls", "/nonexistent-drguard"},
 	}})
 	if err == nil || !strings.Contains(err.Error(), "ls exited with code 2") || !strings.Contains(err.Error(), "nonexistent-drguard") {
@@ -169,7 +169,7 @@ func TestExecOutputCapAndExitCode(t *testing.T) {
 		t.Errorf("result = %v", out.Result)
 	}
 
-	_, err = newExec(t).Run(context.Background(), Request{Params: map[string]any{"argv": []any{"/no/such/program"}}})
+	_, err = execAction(t).Run(context.Background(), Request{Params: map[string]any{"argv": []any{"/no/such/program"}}})
 	if err == nil || !strings.Contains(err.Error(), "start /no/such/program") {
 		t.Errorf("err = %v, want a start error", err)
 	}
@@ -177,7 +177,7 @@ func TestExecOutputCapAndExitCode(t *testing.T) {
 
 func TestExecDir(t *testing.T) {
 	dir := t.TempDir()
-	out, err := newExec(t).Run(context.Background(), Request{Params: map[string]any{"argv": []any{"pwd"}, "dir": dir}})
+	out, err := execAction(t).Run(context.Background(), Request{Params: map[string]any{"argv": []any{"pwd"}, "dir": dir}})
 	if err != nil || strings.TrimSpace(out.Output) != dir {
 		t.Fatalf("pwd = %q, %v; want %s", out.Output, err, dir)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // DefaultMaxResponseBytes caps the response body an http step captures.
@@ -22,22 +24,67 @@ const maxHeaderFileBytes = 64 << 10
 
 // HTTP calls a URL. Header values from header_files are read when the step
 // runs and never reach the journal, logs or errors.
-//
-// Params: method (default POST), url (required), headers (map of plain
-// values), header_files (map of header name to file path), body (string),
-// expect_status (list of codes, default any 2xx), max_response_bytes (int,
-// default 16 KiB).
 type HTTP struct {
 	client *http.Client
 	logger *slog.Logger
 }
 
-var _ Action = (*HTTP)(nil)
+// httpInfo declares http neither destructive nor idempotent; a step may
+// override both.
+var httpInfo = Info{}
 
-// NewHTTP builds the http action. It uses Deps.HTTPClient when set, and
+// httpParams is the params of http.
+type httpParams struct {
+	// Method is the request method (default POST).
+	Method string `param:"method"`
+	// URL is the http(s) URL to call; required.
+	URL string `param:"url"`
+	// Headers are plain header values (journaled with the params).
+	Headers map[string]string `param:"headers"`
+	// HeaderFiles maps a header name to a file holding its (secret) value.
+	HeaderFiles map[string]string `param:"header_files"`
+	// Body is sent as the request body (Content-Type application/json
+	// unless a header says otherwise).
+	Body string `param:"body"`
+	// ExpectStatus lists the acceptable status codes (default any 2xx).
+	ExpectStatus []int `param:"expect_status"`
+	// MaxResponseBytes caps the captured response (default 16 KiB).
+	MaxResponseBytes int `param:"max_response_bytes"`
+}
+
+func (p *httpParams) defaults() {
+	p.Method, p.MaxResponseBytes = http.MethodPost, DefaultMaxResponseBytes
+}
+
+func (p *httpParams) check(t params.Templates) error {
+	p.Method = strings.ToUpper(strings.TrimSpace(p.Method))
+	if p.URL == "" {
+		return params.Required("url", "")
+	}
+	if t.Literal("url") {
+		u, err := url.Parse(p.URL)
+		if err != nil {
+			return params.Errorf("url", "not a URL")
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return params.Errorf("url", "scheme must be http or https, got %q", u.Scheme)
+		}
+	}
+	for i, c := range p.ExpectStatus {
+		if t.Literal(params.Index("expect_status", i)) && (c < 100 || c > 599) {
+			return params.Errorf(params.Index("expect_status", i), "%d is not an HTTP status", c)
+		}
+	}
+	if p.MaxResponseBytes <= 0 && t.Literal("max_response_bytes") {
+		return params.Errorf("max_response_bytes", "must be positive, got %d", p.MaxResponseBytes)
+	}
+	return nil
+}
+
+// newHTTP builds the http action. It uses Deps.HTTPClient when set, and
 // otherwise a client whose connection phases all have timeouts; the step's
 // context bounds the whole exchange.
-func NewHTTP(d Deps) (Action, error) {
+func newHTTP(d Deps) (RunFunc[httpParams], error) {
 	c := d.HTTPClient
 	if c == nil {
 		c = &http.Client{
@@ -52,133 +99,70 @@ func NewHTTP(d Deps) (Action, error) {
 			},
 		}
 	}
-	return &HTTP{client: c, logger: d.withDefaults().Logger}, nil
+	return (&HTTP{client: c, logger: d.Logger}).run, nil
 }
 
-// Info declares http neither destructive nor idempotent; a step may
-// override both.
-func (*HTTP) Info() Info { return Info{} }
-
-type httpSpec struct {
-	method      string
-	url         string
-	headers     map[string]string
-	headerFiles map[string]string
-	body        string
-	expect      []int
-	maxResponse int
-}
-
-// Validate checks the unrendered params.
-func (*HTTP) Validate(params map[string]any) error {
-	if err := checkKnown(params, "method", "url", "headers", "header_files", "body", "expect_status", "max_response_bytes"); err != nil {
-		return err
-	}
-	_, err := httpParams(params, true)
-	return err
-}
-
-func httpParams(params map[string]any, unrendered bool) (httpSpec, error) {
-	var s httpSpec
-	var err error
-	if s.method, err = stringParam(params, "method", http.MethodPost); err != nil {
-		return s, err
-	}
-	s.method = strings.ToUpper(strings.TrimSpace(s.method))
-	if s.url, err = stringParam(params, "url", ""); err != nil {
-		return s, err
-	}
-	if s.url == "" {
-		return s, errors.New(`param "url" is required`)
-	}
-	if !unrendered || !isTemplate(s.url) {
-		u, err := url.Parse(s.url)
-		if err != nil {
-			return s, fmt.Errorf(`param "url": not a URL`)
-		}
-		if u.Scheme != "http" && u.Scheme != "https" {
-			return s, fmt.Errorf(`param "url": scheme must be http or https, got %q`, u.Scheme)
-		}
-	}
-	if s.headers, err = stringMapParam(params, "headers"); err != nil {
-		return s, err
-	}
-	if s.headerFiles, err = stringMapParam(params, "header_files"); err != nil {
-		return s, err
-	}
-	if s.body, err = stringParam(params, "body", ""); err != nil {
-		return s, err
-	}
-	if s.expect, err = intListParam(params, "expect_status", unrendered); err != nil {
-		return s, err
-	}
-	for _, c := range s.expect {
-		if c < 100 || c > 599 {
-			return s, fmt.Errorf(`param "expect_status": %d is not an HTTP status`, c)
-		}
-	}
-	if s.maxResponse, err = intParam(params, "max_response_bytes", DefaultMaxResponseBytes, unrendered); err != nil {
-		return s, err
-	}
-	if s.maxResponse <= 0 {
-		return s, fmt.Errorf(`param "max_response_bytes" must be positive, got %d`, s.maxResponse)
-	}
-	return s, nil
-}
-
-// Run sends the request and checks the status.
-func (h *HTTP) Run(ctx context.Context, req Request) (Outcome, error) {
-	spec, err := httpParams(req.Params, false)
+// run sends the request and checks the status.
+func (h *HTTP) run(ctx context.Context, req Request, spec *httpParams) (Outcome, error) {
+	hreq, shown, err := spec.request(ctx, req.RunID)
 	if err != nil {
 		return Outcome{}, err
 	}
-	u, _ := url.Parse(spec.url)
-	shown := u.Redacted()
-	var body io.Reader
-	if spec.body != "" {
-		body = strings.NewReader(spec.body)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, spec.method, spec.url, body)
-	if err != nil {
-		return Outcome{}, fmt.Errorf("build request to %s: invalid method or URL", shown)
-	}
-	for k, v := range spec.headers {
-		hreq.Header.Set(k, v)
-	}
-	for k, path := range spec.headerFiles {
-		v, err := readHeaderFile(path)
-		if err != nil {
-			return Outcome{}, fmt.Errorf("header %s: %w", k, err)
-		}
-		hreq.Header.Set(k, v)
-	}
-	if spec.body != "" && hreq.Header.Get("Content-Type") == "" {
-		hreq.Header.Set("Content-Type", "application/json")
-	}
-	hreq.Header.Set("User-Agent", "drguard")
-	hreq.Header.Set("X-Drguard-Run-Id", req.RunID)
-
 	start := time.Now()
 	resp, err := h.client.Do(hreq)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%s %s: %s", spec.method, shown, transportError(err))
+		return Outcome{}, fmt.Errorf("%s %s: %s", spec.Method, shown, transportError(err))
 	}
 	defer resp.Body.Close()
-	capped := &cappedBuffer{max: spec.maxResponse}
-	_, readErr := io.Copy(capped, io.LimitReader(resp.Body, int64(spec.maxResponse)+1<<20))
+	capped := &cappedBuffer{max: spec.MaxResponseBytes}
+	_, readErr := io.Copy(capped, io.LimitReader(resp.Body, int64(spec.MaxResponseBytes)+1<<20))
 	elapsed := time.Since(start)
 	out := Outcome{
-		Output: fmt.Sprintf("%s %s → %s\n%s", spec.method, shown, resp.Status, capped.String()),
+		Output: fmt.Sprintf("%s %s → %s\n%s", spec.Method, shown, resp.Status, capped.String()),
 		Result: map[string]any{"status": resp.StatusCode, "duration_seconds": elapsed.Seconds()},
 	}
 	h.logger.Debug("http step finished", "run", req.RunID, "step", req.Step, "url", shown, "status", resp.StatusCode, "after", elapsed)
-	if !statusExpected(resp.StatusCode, spec.expect) {
-		return out, fmt.Errorf("%s %s: unexpected status %s (expected %s)%s", spec.method, shown, resp.Status, expectText(spec.expect), tailFor(capped.String()))
+	if !statusExpected(resp.StatusCode, spec.ExpectStatus) {
+		return out, fmt.Errorf("%s %s: unexpected status %s (expected %s)%s", spec.Method, shown, resp.Status, expectText(spec.ExpectStatus), tailFor(capped.String()))
 	}
 	if readErr != nil {
-		return out, fmt.Errorf("%s %s: read response: %s", spec.method, shown, transportError(readErr))
+		return out, fmt.Errorf("%s %s: read response: %s", spec.Method, shown, transportError(readErr))
 	}
 	return out, nil
+}
+
+// request builds the request, reading the header files now, and returns
+// it with the URL as it may be shown (url.URL.Redacted: no password).
+func (spec *httpParams) request(ctx context.Context, runID string) (*http.Request, string, error) {
+	u, err := url.Parse(spec.URL)
+	if err != nil {
+		return nil, "", params.Errorf("url", "not a URL")
+	}
+	shown := u.Redacted()
+	var body io.Reader
+	if spec.Body != "" {
+		body = strings.NewReader(spec.Body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, spec.Method, spec.URL, body)
+	if err != nil {
+		return nil, "", fmt.Errorf("build request to %s: invalid method or URL", shown)
+	}
+	for k, v := range spec.Headers {
+		hreq.Header.Set(k, v)
+	}
+	for k, path := range spec.HeaderFiles {
+		v, err := readHeaderFile(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("header %s: %w", k, err)
+		}
+		hreq.Header.Set(k, v)
+	}
+	if spec.Body != "" && hreq.Header.Get("Content-Type") == "" {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	hreq.Header.Set("User-Agent", "drguard")
+	hreq.Header.Set("X-Drguard-Run-Id", runID)
+	return hreq, shown, nil
 }
 
 // readHeaderFile reads a secret header value; its content is never quoted

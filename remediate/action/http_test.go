@@ -14,7 +14,7 @@ import (
 
 func newHTTPAction(t *testing.T) Action {
 	t.Helper()
-	a, err := NewHTTP(Deps{})
+	a, err := Registry["http"].New(Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,11 +32,11 @@ func TestHTTPValidate(t *testing.T) {
 		{"full", map[string]any{"method": "put", "url": "http://x/", "headers": map[string]any{"A": "b"},
 			"header_files": map[string]any{"Authorization": "/run/secrets/t"}, "body": `{"a":1}`,
 			"expect_status": []any{200, 202}, "max_response_bytes": 100}, ""},
-		{"no url", map[string]any{"method": "GET"}, `"url" is required`},
+		{"no url", map[string]any{"method": "GET"}, `param "url": is required`},
 		{"bad scheme", map[string]any{"url": "file:///etc/passwd"}, "scheme must be http or https"},
 		{"bad status", map[string]any{"url": "http://x/", "expect_status": []any{99}}, "not an HTTP status"},
-		{"headers not map", map[string]any{"url": "http://x/", "headers": "A: b"}, "map of strings"},
-		{"unknown", map[string]any{"url": "http://x/", "timeout": "5s"}, `unknown param "timeout"`},
+		{"headers not map", map[string]any{"url": "http://x/", "headers": "A: b"}, `param "headers": want a mapping`},
+		{"unknown", map[string]any{"url": "http://x/", "timeout": "5s"}, `param "timeout": unknown key`},
 	}
 	a := newHTTPAction(t)
 	for _, tc := range tests {

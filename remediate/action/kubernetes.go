@@ -1,41 +1,49 @@
 package action
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/kubeclient"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
-// kubeCommonParams are the params every kubernetes.* action takes:
-// target names a kubernetes target of the configuration (default: the
-// run's target when it is one, else the only one); namespace overrides the
-// target's namespace.
-var kubeCommonParams = []string{"target", "namespace"}
+// kubeCommon are the params every kubernetes.* action takes: target names
+// a kubernetes target of the configuration (default: the run's target when
+// it is one, else the only one); namespace overrides the target's
+// namespace.
+type kubeCommon struct {
+	Target    string `param:"target"`
+	Namespace string `param:"namespace"`
+}
+
+func (c *kubeCommon) checkCommon(t params.Templates) error {
+	ns := c.Namespace
+	if ns != "" && t.Literal("namespace") && (len(ns) > 63 || !kubeNameRE.MatchString(ns) || strings.Contains(ns, ".")) {
+		return params.Errorf("namespace", "%q is not a valid namespace name", ns)
+	}
+	return nil
+}
 
 // kubeBase is what every kubernetes.* action shares: the configuration and
-// a client per kubernetes target, built on first use and cached.
+// the shared Kubernetes client factory.
 type kubeBase struct {
-	cfg *config.Config
-	log *slog.Logger
-
-	mu      sync.Mutex
-	clients map[string]kubernetes.Interface
+	cfg  *config.Config
+	log  *slog.Logger
+	kube *kubeclient.Cache
 }
 
 func newKubeBase(d Deps) kubeBase {
-	d = d.withDefaults()
-	return kubeBase{cfg: d.Config, log: d.Logger, clients: map[string]kubernetes.Interface{}}
+	return kubeBase{cfg: d.Config, log: d.Logger, kube: d.Kube}
 }
 
 // kubeCall is one resolved call: the client, its target and namespace.
@@ -46,66 +54,23 @@ type kubeCall struct {
 }
 
 // resolve picks the target and namespace of a step and returns a client.
-func (b *kubeBase) resolve(req Request) (kubeCall, error) {
-	param, err := stringParam(req.Params, "target", "")
-	if err != nil {
-		return kubeCall{}, err
-	}
+func (b *kubeBase) resolve(req Request, c kubeCommon) (kubeCall, error) {
 	targets := b.cfg.Targets.Kubernetes
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.Name
 	}
-	i, err := pickTarget(config.KindKubernetes, names, param, req.Target)
+	i, err := pickTarget(config.KindKubernetes, names, c.Target, req.Target)
 	if err != nil {
 		return kubeCall{}, fmt.Errorf("kubernetes: %w", err)
 	}
 	t := targets[i]
-	ns, err := stringParam(req.Params, "namespace", "")
+	ns := cmp.Or(c.Namespace, t.Namespace, "default")
+	client, err := b.kube.Client(t)
 	if err != nil {
 		return kubeCall{}, err
 	}
-	if ns == "" {
-		ns = t.Namespace
-	}
-	if ns == "" {
-		ns = "default"
-	}
-	c, err := b.client(t)
-	if err != nil {
-		return kubeCall{}, err
-	}
-	return kubeCall{client: c, target: t, namespace: ns}, nil
-}
-
-// client returns the cached client of t, building it from t's kubeconfig
-// (and context), or from the in-cluster configuration when t has none.
-// Building reads files only; the first API call dials.
-func (b *kubeBase) client(t config.KubernetesTarget) (kubernetes.Interface, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if c, ok := b.clients[t.Name]; ok {
-		return c, nil
-	}
-	var rc *rest.Config
-	var err error
-	if t.Kubeconfig != "" {
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: t.Kubeconfig}
-		overrides := &clientcmd.ConfigOverrides{CurrentContext: t.Context}
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
-	} else {
-		rc, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes target %s: client configuration: %w", t.Name, err)
-	}
-	rc.UserAgent = "drguard"
-	c, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes target %s: %w", t.Name, err)
-	}
-	b.clients[t.Name] = c
-	return c, nil
+	return kubeCall{client: client, target: t, namespace: ns}, nil
 }
 
 // kubeObject names what a call was about, for error messages.
@@ -167,38 +132,19 @@ func singular(resource string) string {
 	return strings.TrimSuffix(r, "s")
 }
 
-// validateKubeName checks a required object name param: a DNS subdomain,
+// checkKubeName checks a required object name param: a DNS subdomain,
 // unless it is still a template.
-func validateKubeName(params map[string]any, key string, unrendered bool) (string, error) {
-	s, err := requireString(params, key)
-	if err != nil {
-		return "", err
+func checkKubeName(t params.Templates, key, name string) error {
+	if strings.TrimSpace(name) == "" {
+		return params.Required(key, "")
 	}
-	if unrendered && isTemplate(s) {
-		return s, nil
-	}
-	if len(s) > 253 || !kubeNameRE.MatchString(s) {
-		return "", fmt.Errorf("param %q: %q is not a valid Kubernetes object name", key, s)
-	}
-	return s, nil
-}
-
-var kubeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-
-// validateKubeCommon checks the target and namespace params.
-func validateKubeCommon(params map[string]any) error {
-	if _, err := stringParam(params, "target", ""); err != nil {
-		return err
-	}
-	ns, err := stringParam(params, "namespace", "")
-	if err != nil {
-		return err
-	}
-	if ns != "" && !isTemplate(ns) && (len(ns) > 63 || !kubeNameRE.MatchString(ns) || strings.Contains(ns, ".")) {
-		return fmt.Errorf("param \"namespace\": %q is not a valid namespace name", ns)
+	if t.Literal(key) && (len(name) > 253 || !kubeNameRE.MatchString(name)) {
+		return params.Errorf(key, "%q is not a valid Kubernetes object name", name)
 	}
 	return nil
 }
+
+var kubeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 
 // workloadKind is a kind of workload that kubernetes.scale and
 // kubernetes.rollout_restart act on, as written in params.
@@ -210,24 +156,21 @@ const (
 	kindDaemonSet   workloadKind = "daemonset"
 )
 
-// kindParam returns the kind param, lower-cased, checked against allowed.
-func kindParam(params map[string]any, unrendered bool, allowed ...workloadKind) (workloadKind, error) {
-	s, err := stringParam(params, "kind", string(kindDeployment))
-	if err != nil {
-		return "", err
+// checkKind lower-cases *kind and checks it against allowed, unless it is
+// still a template.
+func checkKind(t params.Templates, kind *workloadKind, allowed ...workloadKind) error {
+	if !t.Literal("kind") {
+		return nil
 	}
-	if unrendered && isTemplate(s) {
-		return kindDeployment, nil
-	}
-	k := workloadKind(strings.ToLower(strings.TrimSpace(s)))
+	*kind = workloadKind(strings.ToLower(strings.TrimSpace(string(*kind))))
 	for _, a := range allowed {
-		if k == a {
-			return k, nil
+		if *kind == a {
+			return nil
 		}
 	}
 	names := make([]string, len(allowed))
 	for i, a := range allowed {
 		names[i] = string(a)
 	}
-	return "", fmt.Errorf("param \"kind\": %q is not one of %s", s, strings.Join(names, ", "))
+	return params.Errorf("kind", "%q is not one of %s", string(*kind), strings.Join(names, ", "))
 }

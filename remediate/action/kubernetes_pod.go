@@ -2,13 +2,14 @@ package action
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // Defaults of kubernetes.pod_logs: the plan's `kubectl logs --tail=1000`,
@@ -22,57 +23,44 @@ const (
 // plan's `kubectl delete pod postgres-0`. It deletes exactly the pod it
 // read (a UID precondition), so a replacement created meanwhile survives.
 //
-// Params: name (required), grace_period_seconds (default: the pod's own),
-// target, namespace.
-//
 // Result: pod, namespace, uid, node, phase, deleted (false when the pod
 // was already gone or terminating).
 type DeletePod struct{ kubeBase }
 
-var _ Action = (*DeletePod)(nil)
+// deletePodInfo declares delete_pod destructive (it kills a running
+// process, so it counts against the destructive budget) and idempotent (a
+// pod already gone is success).
+var deletePodInfo = Info{Destructive: true, Idempotent: true}
 
-// NewDeletePod builds the kubernetes.delete_pod action.
-func NewDeletePod(d Deps) (Action, error) { return &DeletePod{newKubeBase(d)}, nil }
-
-// Info declares delete_pod destructive (it kills a running process, so it
-// counts against the destructive budget) and idempotent (a pod already
-// gone is success).
-func (*DeletePod) Info() Info { return Info{Destructive: true, Idempotent: true} }
-
-// Validate checks the unrendered params.
-func (*DeletePod) Validate(params map[string]any) error {
-	if err := checkKnown(params, append(kubeCommonParams, "name", "grace_period_seconds")...); err != nil {
-		return err
-	}
-	if err := validateKubeCommon(params); err != nil {
-		return err
-	}
-	if _, err := validateKubeName(params, "name", true); err != nil {
-		return err
-	}
-	g, err := intParam(params, "grace_period_seconds", 0, true)
-	if err == nil && g < 0 {
-		err = fmt.Errorf(`param "grace_period_seconds" must not be negative, got %d`, g)
-	}
-	return err
+// deletePodParams is the params of kubernetes.delete_pod.
+type deletePodParams struct {
+	kubeCommon
+	Name string `param:"name"`
+	// GracePeriodSeconds overrides the pod's own grace period.
+	GracePeriodSeconds *int64 `param:"grace_period_seconds"`
 }
 
-// Run reads the pod and deletes it.
-func (p *DeletePod) Run(ctx context.Context, req Request) (Outcome, error) {
-	name, err := validateKubeName(req.Params, "name", false)
-	if err != nil {
-		return Outcome{}, err
+func (p *deletePodParams) check(t params.Templates) error {
+	if err := p.checkCommon(t); err != nil {
+		return err
 	}
-	var grace *int64
-	if _, ok := req.Params["grace_period_seconds"]; ok {
-		g, err := intParam(req.Params, "grace_period_seconds", 0, false)
-		if err != nil {
-			return Outcome{}, err
-		}
-		g64 := int64(g)
-		grace = &g64
+	if err := checkKubeName(t, "name", p.Name); err != nil {
+		return err
 	}
-	kc, err := p.resolve(req)
+	if g := p.GracePeriodSeconds; g != nil && *g < 0 {
+		return params.Errorf("grace_period_seconds", "must not be negative, got %d", *g)
+	}
+	return nil
+}
+
+func newDeletePod(d Deps) (RunFunc[deletePodParams], error) {
+	return (&DeletePod{newKubeBase(d)}).run, nil
+}
+
+// run reads the pod and deletes it.
+func (p *DeletePod) run(ctx context.Context, req Request, spec *deletePodParams) (Outcome, error) {
+	name, grace := spec.Name, spec.GracePeriodSeconds
+	kc, err := p.resolve(req, spec.kubeCommon)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -110,90 +98,71 @@ func (p *DeletePod) Run(ctx context.Context, req Request) (Outcome, error) {
 // PodLogs captures the end of a pod's log as evidence in the journal: the
 // plan's `kubectl logs postgres-0 --tail=1000`.
 //
-// Params: name (required), container (default: the pod's only one),
-// tail_lines (default 1000), max_bytes (default 64 KiB), previous (the
-// previous, crashed container's log), target, namespace.
-//
 // Result: pod, container, bytes, truncated.
 type PodLogs struct{ kubeBase }
 
-var _ Action = (*PodLogs)(nil)
+// podLogsInfo declares pod_logs read-only: not destructive, idempotent.
+var podLogsInfo = Info{Idempotent: true}
 
-// NewPodLogs builds the kubernetes.pod_logs action.
-func NewPodLogs(d Deps) (Action, error) { return &PodLogs{newKubeBase(d)}, nil }
-
-// Info declares pod_logs read-only: not destructive, idempotent.
-func (*PodLogs) Info() Info { return Info{Idempotent: true} }
-
-type podLogsSpec struct {
-	name, container string
-	tail, maxBytes  int
-	previous        bool
+// podLogsParams is the params of kubernetes.pod_logs.
+type podLogsParams struct {
+	kubeCommon
+	Name      string `param:"name"`
+	Container string `param:"container"`
+	TailLines int    `param:"tail_lines"`
+	MaxBytes  int    `param:"max_bytes"`
+	Previous  bool   `param:"previous"`
 }
 
-// Validate checks the unrendered params.
-func (*PodLogs) Validate(params map[string]any) error {
-	if err := checkKnown(params, append(kubeCommonParams, "name", "container", "tail_lines", "max_bytes", "previous")...); err != nil {
+func (p *podLogsParams) defaults() {
+	p.TailLines, p.MaxBytes = DefaultPodLogTailLines, DefaultPodLogMaxBytes
+}
+
+func (p *podLogsParams) check(t params.Templates) error {
+	if err := p.checkCommon(t); err != nil {
 		return err
 	}
-	if err := validateKubeCommon(params); err != nil {
+	if err := checkKubeName(t, "name", p.Name); err != nil {
 		return err
 	}
-	_, err := podLogsParams(params, true)
-	return err
+	if p.TailLines <= 0 && t.Literal("tail_lines") {
+		return params.Errorf("tail_lines", "must be positive")
+	}
+	if p.MaxBytes <= 0 && t.Literal("max_bytes") {
+		return params.Errorf("max_bytes", "must be positive")
+	}
+	return nil
 }
 
-func podLogsParams(params map[string]any, unrendered bool) (podLogsSpec, error) {
-	var s podLogsSpec
-	var err error
-	if s.name, err = validateKubeName(params, "name", unrendered); err != nil {
-		return s, err
-	}
-	if s.container, err = stringParam(params, "container", ""); err != nil {
-		return s, err
-	}
-	if s.tail, err = intParam(params, "tail_lines", DefaultPodLogTailLines, unrendered); err != nil {
-		return s, err
-	}
-	if s.maxBytes, err = intParam(params, "max_bytes", DefaultPodLogMaxBytes, unrendered); err != nil {
-		return s, err
-	}
-	if s.tail <= 0 || s.maxBytes <= 0 {
-		return s, errors.New(`params "tail_lines" and "max_bytes" must be positive`)
-	}
-	s.previous, err = boolParam(params, "previous", false, unrendered)
-	return s, err
+func newPodLogs(d Deps) (RunFunc[podLogsParams], error) {
+	return (&PodLogs{newKubeBase(d)}).run, nil
 }
 
-// Run streams the log's tail, bounded by max_bytes on the server and here.
-func (p *PodLogs) Run(ctx context.Context, req Request) (Outcome, error) {
-	spec, err := podLogsParams(req.Params, false)
+// run streams the log's tail, bounded by max_bytes on the server and here.
+func (p *PodLogs) run(ctx context.Context, req Request, spec *podLogsParams) (Outcome, error) {
+	kc, err := p.resolve(req, spec.kubeCommon)
 	if err != nil {
 		return Outcome{}, err
 	}
-	kc, err := p.resolve(req)
+	tail, limit := int64(spec.TailLines), int64(spec.MaxBytes)
+	opts := &corev1.PodLogOptions{Container: spec.Container, TailLines: &tail, LimitBytes: &limit, Previous: spec.Previous, Timestamps: true}
+	stream, err := kc.client.CoreV1().Pods(kc.namespace).GetLogs(spec.Name, opts).Stream(ctx)
 	if err != nil {
-		return Outcome{}, err
-	}
-	tail, limit := int64(spec.tail), int64(spec.maxBytes)
-	opts := &corev1.PodLogOptions{Container: spec.container, TailLines: &tail, LimitBytes: &limit, Previous: spec.previous, Timestamps: true}
-	stream, err := kc.client.CoreV1().Pods(kc.namespace).GetLogs(spec.name, opts).Stream(ctx)
-	if err != nil {
-		return Outcome{}, kubeError(ctx, err, kubeObject{"get", "pods/log", spec.name, kc.namespace})
+		return Outcome{}, kubeError(ctx, err, kubeObject{"get", "pods/log", spec.Name, kc.namespace})
 	}
 	defer stream.Close()
-	buf := &cappedBuffer{max: spec.maxBytes}
+	buf := &cappedBuffer{max: spec.MaxBytes}
 	n, err := io.Copy(buf, io.LimitReader(stream, limit+1))
 	if err != nil {
-		return Outcome{}, kubeError(ctx, err, kubeObject{"get", "pods/log", spec.name, kc.namespace})
+		return Outcome{}, kubeError(ctx, err, kubeObject{"get", "pods/log", spec.Name, kc.namespace})
 	}
 	text := buf.String()
 	if n == 0 {
-		text = fmt.Sprintf("(no log output from pod %s/%s)", kc.namespace, spec.name)
+		text = fmt.Sprintf("(no log output from pod %s/%s)", kc.namespace, spec.Name)
 	}
 	return Outcome{
 		Output: text,
-		Result: map[string]any{"pod": spec.name, "namespace": kc.namespace, "container": spec.container,
+		Result: map[string]any{"pod": spec.Name, "namespace": kc.namespace, "container": spec.Container,
 			"bytes": min(n, limit), "truncated": n >= limit},
 	}, nil
 }

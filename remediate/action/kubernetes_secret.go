@@ -13,6 +13,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // maxSecretValueBytes bounds a value read from a value file.
@@ -34,97 +36,80 @@ var secretKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 // Result: secret, namespace, keys (sorted names), resource_version.
 type PatchSecret struct{ kubeBase }
 
-var _ Action = (*PatchSecret)(nil)
+// patchSecretInfo declares patch_secret destructive (the old values are
+// overwritten and drguard cannot restore them) and idempotent (setting the
+// same values again changes nothing).
+var patchSecretInfo = Info{Destructive: true, Idempotent: true}
 
-// NewPatchSecret builds the kubernetes.patch_secret action.
-func NewPatchSecret(d Deps) (Action, error) { return &PatchSecret{newKubeBase(d)}, nil }
-
-// Info declares patch_secret destructive (the old values are overwritten
-// and drguard cannot restore them) and idempotent (setting the same
-// values again changes nothing).
-func (*PatchSecret) Info() Info { return Info{Destructive: true, Idempotent: true} }
-
-type secretSpec struct {
-	name       string
-	values     map[string]string
-	valueFiles map[string]string
+// secretParams is the params of kubernetes.patch_secret.
+type secretParams struct {
+	kubeCommon
+	Name string `param:"name"`
+	// Values are plain, non-secret values (journaled with the params).
+	Values map[string]string `param:"values"`
+	// ValueFiles maps a key to a file holding its secret value, read when
+	// the step runs.
+	ValueFiles map[string]string `param:"value_files"`
 }
 
-// Validate checks the unrendered params.
-func (*PatchSecret) Validate(params map[string]any) error {
-	if err := checkKnown(params, append(kubeCommonParams, "name", "values", "value_files")...); err != nil {
+func (s *secretParams) check(t params.Templates) error {
+	if err := s.checkCommon(t); err != nil {
 		return err
 	}
-	if err := validateKubeCommon(params); err != nil {
+	if err := checkKubeName(t, "name", s.Name); err != nil {
 		return err
 	}
-	_, err := secretParams(params, true)
-	return err
-}
-
-func secretParams(params map[string]any, unrendered bool) (secretSpec, error) {
-	var s secretSpec
-	var err error
-	if s.name, err = validateKubeName(params, "name", unrendered); err != nil {
-		return s, err
+	if len(s.Values)+len(s.ValueFiles) == 0 {
+		return errors.New(`set at least one key: params "value_files" (secret values, read at run time) or "values" (non-secret, journaled)`)
 	}
-	if s.values, err = stringMapParam(params, "values"); err != nil {
-		return s, err
-	}
-	if s.valueFiles, err = stringMapParam(params, "value_files"); err != nil {
-		return s, err
-	}
-	if len(s.values)+len(s.valueFiles) == 0 {
-		return s, errors.New(`set at least one key: params "value_files" (secret values, read at run time) or "values" (non-secret, journaled)`)
-	}
-	for k := range s.values {
-		if _, dup := s.valueFiles[k]; dup {
-			return s, fmt.Errorf("key %q is in both values and value_files", k)
+	for k := range s.Values {
+		if _, dup := s.ValueFiles[k]; dup {
+			return params.Errorf("values."+k, "key %q is in both values and value_files", k)
 		}
 	}
 	for _, k := range secretKeys(s) {
 		if !secretKeyRE.MatchString(k) || len(k) > 253 {
-			return s, fmt.Errorf("%q is not a valid Secret key (letters, digits, '-', '_', '.')", k)
+			return fmt.Errorf("%q is not a valid Secret key (letters, digits, '-', '_', '.')", k)
 		}
 	}
-	for k, path := range s.valueFiles {
+	for k, path := range s.ValueFiles {
 		if strings.TrimSpace(path) == "" {
-			return s, fmt.Errorf(`param "value_files": key %q has no file path`, k)
+			return params.Errorf("value_files."+k, "key %q has no file path", k)
 		}
 	}
-	return s, nil
+	return nil
 }
 
-func secretKeys(s secretSpec) []string {
-	keys := make([]string, 0, len(s.values)+len(s.valueFiles))
-	for k := range s.values {
+func newPatchSecret(d Deps) (RunFunc[secretParams], error) {
+	return (&PatchSecret{newKubeBase(d)}).run, nil
+}
+
+func secretKeys(s *secretParams) []string {
+	keys := make([]string, 0, len(s.Values)+len(s.ValueFiles))
+	for k := range s.Values {
 		keys = append(keys, k)
 	}
-	for k := range s.valueFiles {
+	for k := range s.ValueFiles {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	return keys
 }
 
-// Run reads the value files and merge-patches the Secret's data.
-func (p *PatchSecret) Run(ctx context.Context, req Request) (Outcome, error) {
-	spec, err := secretParams(req.Params, false)
-	if err != nil {
-		return Outcome{}, err
-	}
-	data := make(map[string][]byte, len(spec.values)+len(spec.valueFiles))
-	for k, v := range spec.values {
+// run reads the value files and merge-patches the Secret's data.
+func (p *PatchSecret) run(ctx context.Context, req Request, spec *secretParams) (Outcome, error) {
+	data := make(map[string][]byte, len(spec.Values)+len(spec.ValueFiles))
+	for k, v := range spec.Values {
 		data[k] = []byte(v)
 	}
-	for k, path := range spec.valueFiles {
+	for k, path := range spec.ValueFiles {
 		v, err := readValueFile(path)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("key %s: %w", k, err)
 		}
 		data[k] = v
 	}
-	kc, err := p.resolve(req)
+	kc, err := p.resolve(req, spec.kubeCommon)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -133,19 +118,19 @@ func (p *PatchSecret) Run(ctx context.Context, req Request) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, errors.New("encode secret patch failed")
 	}
-	sec, err := kc.client.CoreV1().Secrets(kc.namespace).Patch(ctx, spec.name, types.MergePatchType, patch, metav1.PatchOptions{})
+	sec, err := kc.client.CoreV1().Secrets(kc.namespace).Patch(ctx, spec.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil {
-		return Outcome{}, kubeError(ctx, err, kubeObject{"patch", "secrets", spec.name, kc.namespace})
+		return Outcome{}, kubeError(ctx, err, kubeObject{"patch", "secrets", spec.Name, kc.namespace})
 	}
 	keys := secretKeys(spec)
-	p.log.Info("kubernetes secret patched", "run", req.RunID, "step", req.Step, "secret", kc.namespace+"/"+spec.name, "keys", keys)
+	p.log.Info("kubernetes secret patched", "run", req.RunID, "step", req.Step, "secret", kc.namespace+"/"+spec.Name, "keys", keys)
 	anyKeys := make([]any, len(keys))
 	for i, k := range keys {
 		anyKeys[i] = k
 	}
 	return Outcome{
-		Output: fmt.Sprintf("secret %s/%s: set %s (values not shown)", kc.namespace, spec.name, strings.Join(keys, ", ")),
-		Result: map[string]any{"secret": spec.name, "namespace": kc.namespace, "keys": anyKeys, "resource_version": sec.ResourceVersion},
+		Output: fmt.Sprintf("secret %s/%s: set %s (values not shown)", kc.namespace, spec.Name, strings.Join(keys, ", ")),
+		Result: map[string]any{"secret": spec.Name, "namespace": kc.namespace, "keys": anyKeys, "resource_version": sec.ResourceVersion},
 	}, nil
 }
 

@@ -51,33 +51,13 @@ func newKubeEnv(t *testing.T) *kubeEnv {
 	return e
 }
 
-// writeKubeconfig writes a kubeconfig whose context "drguard" uses token.
+// writeKubeconfig writes a kubeconfig whose context "drguard" uses token;
+// its current context, "other", has no credentials, so a step reaches the
+// cluster only by honouring the target's context.
 func writeKubeconfig(t *testing.T, k *testharness.Kube, token string) string {
 	t.Helper()
-	caFile := filepath.Join(t.TempDir(), "ca.crt")
-	if err := os.WriteFile(caFile, k.CAData, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kc := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: test
-  cluster: {server: %q, certificate-authority: %q}
-users:
-- name: drguard
-  user: {token: %q}
-contexts:
-- name: drguard
-  context: {cluster: test, user: drguard}
-- name: other
-  context: {cluster: test, user: nobody}
-current-context: other
-`, k.URL, caFile, token)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testharness.WriteKubeconfig(t, "other", map[string]testharness.KubeContext{
+		"drguard": {Kube: k, Token: token}, "other": {Kube: k, Token: "no-such-token"}})
 }
 
 // applyRoleYAML creates the objects of a multi-document RBAC manifest in
@@ -178,7 +158,7 @@ func must(t *testing.T, err error) {
 // run builds the named action over e's configuration and runs it.
 func (e *kubeEnv) run(t *testing.T, name string, params map[string]any, previous map[string]map[string]any) (Outcome, error) {
 	t.Helper()
-	a, err := Registry[name](Deps{Config: e.cfg})
+	a, err := Registry[name].New(Deps{Config: e.cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,12 +322,12 @@ func deploymentReplicas(t *testing.T, e *kubeEnv, name string) int32 {
 
 func TestKubernetesTargetSelection(t *testing.T) {
 	cfg := &config.Config{Targets: config.Targets{Kubernetes: []config.KubernetesTarget{{Name: "a"}, {Name: "b"}}}}
-	s := &Scale{newKubeBase(Deps{Config: cfg})}
-	_, err := s.resolve(Request{Params: map[string]any{}, Target: "db"})
+	s := &Scale{newKubeBase(Deps{Config: cfg}.withDefaults())}
+	_, err := s.resolve(Request{Target: "db"}, kubeCommon{})
 	if err == nil || !strings.Contains(err.Error(), `several kubernetes targets are configured (a, b): set param "target"`) {
 		t.Errorf("ambiguous target: %v", err)
 	}
-	_, err = s.resolve(Request{Params: map[string]any{"target": "c"}})
+	_, err = s.resolve(Request{}, kubeCommon{Target: "c"})
 	if err == nil || !strings.Contains(err.Error(), `no kubernetes target named "c"`) {
 		t.Errorf("unknown target: %v", err)
 	}
@@ -361,21 +341,21 @@ func TestKubernetesValidate(t *testing.T) {
 	}{
 		{"kubernetes.scale", map[string]any{"name": "app", "replicas": "previous", "from_step": "stop"}, ""},
 		{"kubernetes.scale", map[string]any{"name": "app", "replicas": "{{ .Labels.n }}"}, ""},
-		{"kubernetes.scale", map[string]any{"name": "app"}, `"replicas" is required`},
+		{"kubernetes.scale", map[string]any{"name": "app"}, `param "replicas": is required`},
 		{"kubernetes.scale", map[string]any{"name": "app", "replicas": -1}, "must not be negative"},
 		{"kubernetes.scale", map[string]any{"name": "app", "replicas": "many"}, `want a number or "previous"`},
 		{"kubernetes.scale", map[string]any{"name": "app", "replicas": 2, "from_step": "x"}, "only to replicas: previous"},
 		{"kubernetes.scale", map[string]any{"name": "app", "replicas": 1, "kind": "daemonset"}, `"daemonset" is not one of`},
 		{"kubernetes.delete_pod", map[string]any{"name": "Postgres_0"}, "not a valid Kubernetes object name"},
 		{"kubernetes.delete_pod", map[string]any{"name": "{{ .Labels.pod }}", "namespace": "Bad.NS"}, "not a valid namespace"},
-		{"kubernetes.delete_pod", map[string]any{"name": "p", "force": true}, `unknown param "force"`},
+		{"kubernetes.delete_pod", map[string]any{"name": "p", "force": true}, `param "force": unknown key`},
 		{"kubernetes.patch_secret", map[string]any{"name": "s"}, "set at least one key"},
 		{"kubernetes.patch_secret", map[string]any{"name": "s", "values": map[string]any{"a b": "x"}}, "not a valid Secret key"},
 		{"kubernetes.pod_logs", map[string]any{"name": "p", "tail_lines": 0}, "must be positive"},
 		{"kubernetes.rollout_restart", map[string]any{"name": "ds", "kind": "DaemonSet"}, ""},
 	}
 	for _, tc := range tests {
-		a, err := Registry[tc.action](Deps{})
+		a, err := Registry[tc.action].New(Deps{})
 		must(t, err)
 		err = a.Validate(tc.params)
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {

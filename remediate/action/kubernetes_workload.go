@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	kuberetry "k8s.io/client-go/util/retry"
+
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // ReplicasPrevious is the replicas value that restores the count an
@@ -38,101 +41,115 @@ const RestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 // was "previous".
 type Scale struct{ kubeBase }
 
-var _ Action = (*Scale)(nil)
+// scaleInfo declares scale destructive (scaling to 0 stops a service) and
+// not idempotent: a blind re-run after a crash would record the count it
+// set itself as the one to restore.
+var scaleInfo = Info{Destructive: true}
 
-// NewScale builds the kubernetes.scale action.
-func NewScale(d Deps) (Action, error) { return &Scale{newKubeBase(d)}, nil }
-
-// Info declares scale destructive (scaling to 0 stops a service) and not
-// idempotent: a blind re-run after a crash would record the count it set
-// itself as the one to restore.
-func (*Scale) Info() Info { return Info{Destructive: true} }
-
-type scaleSpec struct {
-	kind     workloadKind
-	name     string
-	replicas int // -1: previous
-	fromStep string
+// scaleParams is the params of kubernetes.scale.
+type scaleParams struct {
+	kubeCommon
+	Kind workloadKind `param:"kind"`
+	Name string       `param:"name"`
+	// Replicas is a number, or "previous"; required.
+	Replicas replicaCount `param:"replicas"`
+	// FromStep is the step whose recorded count "previous" restores.
+	FromStep string `param:"from_step"`
 }
 
-// Validate checks the unrendered params.
-func (*Scale) Validate(params map[string]any) error {
-	if err := checkKnown(params, append(kubeCommonParams, "kind", "name", "replicas", "from_step")...); err != nil {
+// replicaCount is a replica count, or -1 for "previous"; nil when unset.
+type replicaCount struct{ n *int }
+
+// UnmarshalMapstructure accepts a whole number, a numeric string or
+// "previous".
+func (r *replicaCount) UnmarshalMapstructure(v any) error {
+	var n int
+	switch x := v.(type) {
+	case string:
+		if strings.TrimSpace(x) == ReplicasPrevious {
+			n = -1
+			break
+		}
+		i, err := strconv.Atoi(strings.TrimSpace(x))
+		if err != nil {
+			return fmt.Errorf("want a number or %q, got %q", ReplicasPrevious, x)
+		}
+		n = i
+	case int:
+		n = x
+	case int64:
+		n = int(x)
+	case uint64:
+		n = int(x)
+	case float64:
+		if x != float64(int(x)) {
+			return fmt.Errorf("%v is not a whole number", x)
+		}
+		n = int(x)
+	default:
+		return fmt.Errorf("want a number or %q", ReplicasPrevious)
+	}
+	if n < 0 && !(n == -1 && isPrevious(v)) {
+		return fmt.Errorf("must not be negative, got %d", n)
+	}
+	r.n = &n
+	return nil
+}
+
+// isPrevious reports whether v is the word "previous".
+func isPrevious(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.TrimSpace(s) == ReplicasPrevious
+}
+
+func (p *scaleParams) defaults() { p.Kind = kindDeployment }
+
+func (p *scaleParams) check(t params.Templates) error {
+	if err := p.checkCommon(t); err != nil {
 		return err
 	}
-	if err := validateKubeCommon(params); err != nil {
+	if err := checkKind(t, &p.Kind, kindDeployment, kindStatefulSet); err != nil {
 		return err
 	}
-	_, err := scaleParams(params, true)
-	return err
+	if err := checkKubeName(t, "name", p.Name); err != nil {
+		return err
+	}
+	switch {
+	case p.Replicas.n == nil && t.Literal("replicas"):
+		return params.Required("replicas", `a number, or "previous"`)
+	case p.Replicas.n != nil && *p.Replicas.n >= 0 && p.FromStep != "":
+		return params.Errorf("from_step", "applies only to replicas: previous")
+	}
+	return nil
 }
 
-func scaleParams(params map[string]any, unrendered bool) (scaleSpec, error) {
-	var s scaleSpec
-	var err error
-	if s.kind, err = kindParam(params, unrendered, kindDeployment, kindStatefulSet); err != nil {
-		return s, err
-	}
-	if s.name, err = validateKubeName(params, "name", unrendered); err != nil {
-		return s, err
-	}
-	if s.fromStep, err = stringParam(params, "from_step", ""); err != nil {
-		return s, err
-	}
-	v, ok := params["replicas"]
-	if !ok || v == nil {
-		return s, errors.New(`param "replicas" is required: a number, or "previous"`)
-	}
-	if str, isStr := v.(string); isStr && strings.TrimSpace(str) == ReplicasPrevious {
-		s.replicas = -1
-		return s, nil
-	}
-	if str, isStr := v.(string); isStr && unrendered && isTemplate(str) {
-		return s, nil
-	}
-	n, err := toInt(v)
-	if err != nil {
-		return s, fmt.Errorf(`param "replicas": want a number or "previous": %w`, err)
-	}
-	if n < 0 {
-		return s, fmt.Errorf(`param "replicas" must not be negative, got %d`, n)
-	}
-	if s.fromStep != "" {
-		return s, errors.New(`param "from_step" applies only to replicas: previous`)
-	}
-	s.replicas = n
-	return s, nil
-}
+func newScale(d Deps) (RunFunc[scaleParams], error) { return (&Scale{newKubeBase(d)}).run, nil }
 
 // workloadID is how scale results name a workload: kind/namespace/name.
 func workloadID(kind workloadKind, ns, name string) string {
 	return string(kind) + "/" + ns + "/" + name
 }
 
-// Run reads the current scale, resolves the wanted replicas, and updates
+// run reads the current scale, resolves the wanted replicas, and updates
 // the scale subresource (retrying on conflicting writes).
-func (s *Scale) Run(ctx context.Context, req Request) (Outcome, error) {
-	spec, err := scaleParams(req.Params, false)
+func (s *Scale) run(ctx context.Context, req Request, spec *scaleParams) (Outcome, error) {
+	kc, err := s.resolve(req, spec.kubeCommon)
 	if err != nil {
 		return Outcome{}, err
 	}
-	kc, err := s.resolve(req)
-	if err != nil {
-		return Outcome{}, err
-	}
-	id := workloadID(spec.kind, kc.namespace, spec.name)
-	want, from := spec.replicas, ""
+	id := workloadID(spec.Kind, kc.namespace, spec.Name)
+	want, from := *spec.Replicas.n, ""
 	if want < 0 {
-		if want, from, err = previousReplicas(req, id, spec.fromStep); err != nil {
+		if want, from, err = previousReplicas(req, id, spec.FromStep); err != nil {
 			return Outcome{}, err
 		}
 	}
-	resource := string(spec.kind) + "s/scale"
+	resource := string(spec.Kind) + "s/scale"
 	var before int32
 	verb := "get"
 	err = kuberetry.RetryOnConflict(kuberetry.DefaultRetry, func() error {
 		verb = "get"
-		sc, err := getScale(ctx, kc, spec.kind, spec.name)
+		sc, err := getScale(ctx, kc, spec.Kind, spec.Name)
 		if err != nil {
 			return err
 		}
@@ -142,20 +159,20 @@ func (s *Scale) Run(ctx context.Context, req Request) (Outcome, error) {
 		}
 		verb = "update"
 		sc.Spec.Replicas = int32(want)
-		_, err = updateScale(ctx, kc, spec.kind, spec.name, sc)
+		_, err = updateScale(ctx, kc, spec.Kind, spec.Name, sc)
 		return err // a conflict is retried with a fresh read
 	})
 	if err != nil {
-		return Outcome{}, kubeError(ctx, err, kubeObject{verb, resource, spec.name, kc.namespace})
+		return Outcome{}, kubeError(ctx, err, kubeObject{verb, resource, spec.Name, kc.namespace})
 	}
 	res := map[string]any{
-		"kind": string(spec.kind), "namespace": kc.namespace, "name": spec.name, "workload": id,
+		"kind": string(spec.Kind), "namespace": kc.namespace, "name": spec.Name, "workload": id,
 		"previous_replicas": int(before), "replicas": want,
 		"scaled_at": time.Now().UTC().Format(time.RFC3339Nano),
 	}
-	out := fmt.Sprintf("%s %s/%s scaled from %d to %d replicas", spec.kind, kc.namespace, spec.name, before, want)
+	out := fmt.Sprintf("%s %s/%s scaled from %d to %d replicas", spec.Kind, kc.namespace, spec.Name, before, want)
 	if int(before) == want {
-		out = fmt.Sprintf("%s %s/%s already has %d replicas", spec.kind, kc.namespace, spec.name, want)
+		out = fmt.Sprintf("%s %s/%s already has %d replicas", spec.Kind, kc.namespace, spec.Name, want)
 	}
 	if from != "" {
 		res["resolved_from"] = from
@@ -219,8 +236,19 @@ func recordedReplicas(r map[string]any) (int, error) {
 	if !ok {
 		return 0, errors.New("its result records no previous_replicas")
 	}
-	n, err := toInt(v)
-	if err != nil || n < 0 {
+	var n int
+	switch x := v.(type) {
+	case int:
+		n = x
+	case float64:
+		n = int(x)
+		if float64(n) != x {
+			n = -1
+		}
+	default:
+		n = -1
+	}
+	if n < 0 {
 		return 0, fmt.Errorf("its recorded previous_replicas %v is not a count", v)
 	}
 	return n, nil
@@ -250,42 +278,38 @@ func updateScale(ctx context.Context, kc kubeCall, kind workloadKind, name strin
 // Result: workload, restarted_at, generation.
 type RolloutRestart struct{ kubeBase }
 
-var _ Action = (*RolloutRestart)(nil)
+// rolloutRestartInfo declares rollout_restart not destructive (the
+// controller replaces pods within the workload's disruption settings) and
+// idempotent (a second restart only rolls the pods again).
+var rolloutRestartInfo = Info{Idempotent: true}
 
-// NewRolloutRestart builds the kubernetes.rollout_restart action.
-func NewRolloutRestart(d Deps) (Action, error) { return &RolloutRestart{newKubeBase(d)}, nil }
-
-// Info declares rollout_restart not destructive (the controller replaces
-// pods within the workload's disruption settings) and idempotent (a second
-// restart only rolls the pods again).
-func (*RolloutRestart) Info() Info { return Info{Idempotent: true} }
-
-// Validate checks the unrendered params.
-func (*RolloutRestart) Validate(params map[string]any) error {
-	if err := checkKnown(params, append(kubeCommonParams, "kind", "name")...); err != nil {
-		return err
-	}
-	if err := validateKubeCommon(params); err != nil {
-		return err
-	}
-	if _, err := kindParam(params, true, kindDeployment, kindStatefulSet, kindDaemonSet); err != nil {
-		return err
-	}
-	_, err := validateKubeName(params, "name", true)
-	return err
+// rolloutParams is the params of kubernetes.rollout_restart.
+type rolloutParams struct {
+	kubeCommon
+	Kind workloadKind `param:"kind"`
+	Name string       `param:"name"`
 }
 
-// Run patches the pod template annotation.
-func (r *RolloutRestart) Run(ctx context.Context, req Request) (Outcome, error) {
-	kind, err := kindParam(req.Params, false, kindDeployment, kindStatefulSet, kindDaemonSet)
-	if err != nil {
-		return Outcome{}, err
+func (p *rolloutParams) defaults() { p.Kind = kindDeployment }
+
+func (p *rolloutParams) check(t params.Templates) error {
+	if err := p.checkCommon(t); err != nil {
+		return err
 	}
-	name, err := validateKubeName(req.Params, "name", false)
-	if err != nil {
-		return Outcome{}, err
+	if err := checkKind(t, &p.Kind, kindDeployment, kindStatefulSet, kindDaemonSet); err != nil {
+		return err
 	}
-	kc, err := r.resolve(req)
+	return checkKubeName(t, "name", p.Name)
+}
+
+func newRolloutRestart(d Deps) (RunFunc[rolloutParams], error) {
+	return (&RolloutRestart{newKubeBase(d)}).run, nil
+}
+
+// run patches the pod template annotation.
+func (r *RolloutRestart) run(ctx context.Context, req Request, spec *rolloutParams) (Outcome, error) {
+	kind, name := spec.Kind, spec.Name
+	kc, err := r.resolve(req, spec.kubeCommon)
 	if err != nil {
 		return Outcome{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // Notify sends the plan's status communication through one notifier of
@@ -26,62 +27,39 @@ type Notify struct {
 	n    *Notifiers
 }
 
-var _ Action = (*Notify)(nil)
+// notifyInfo declares notifications not destructive and idempotent: a
+// message sent twice after a crash does less harm than one never sent.
+var notifyInfo = Info{Idempotent: true}
 
-// NewNotifySlack builds notify.slack.
-func NewNotifySlack(d Deps) (Action, error) { return newNotify(config.NotifierSlack, d), nil }
-
-// NewNotifyEmail builds notify.email.
-func NewNotifyEmail(d Deps) (Action, error) { return newNotify(config.NotifierEmail, d), nil }
-
-// NewNotifyWebhook builds notify.webhook.
-func NewNotifyWebhook(d Deps) (Action, error) { return newNotify(config.NotifierWebhook, d), nil }
-
-func newNotify(kind string, d Deps) *Notify {
-	return &Notify{kind: kind, n: NewNotifiers(d.Config, d.HTTPClient)}
+// notifyParams is the params of notify.*.
+type notifyParams struct {
+	Notifier           string `param:"notifier"`
+	Status             string `param:"status"`
+	Issue              string `param:"issue"`
+	ExpectedResolution string `param:"expected_resolution"`
+	StartedAt          Time   `param:"started_at"`
+	Subject            string `param:"subject"`
+	Resolved           bool   `param:"resolved"`
+	Incident           string `param:"incident"`
 }
 
-// Info declares notifications not destructive and idempotent: a message
-// sent twice after a crash does less harm than one never sent.
-func (*Notify) Info() Info { return Info{Idempotent: true} }
+func (*notifyParams) check(params.Templates) error { return nil }
 
-var notifyParams = []string{"notifier", "status", "issue", "expected_resolution", "started_at", "subject", "resolved", "incident"}
-
-// Validate checks the unrendered params.
-func (*Notify) Validate(params map[string]any) error {
-	if err := checkKnown(params, notifyParams...); err != nil {
-		return err
+// newNotify returns the constructor of notify.<kind>.
+func newNotify(kind string) func(Deps) (RunFunc[notifyParams], error) {
+	return func(d Deps) (RunFunc[notifyParams], error) {
+		return (&Notify{kind: kind, n: NewNotifiers(d.Config, d.HTTPClient)}).run, nil
 	}
-	for _, k := range notifyParams {
-		if k == "resolved" {
-			continue
-		}
-		if _, err := stringParam(params, k, ""); err != nil {
-			return err
-		}
-	}
-	if _, err := timeParam(params, "started_at", true); err != nil {
-		return err
-	}
-	_, err := boolParam(params, "resolved", false, true)
-	return err
 }
 
-// Run renders the notice and delivers it.
-func (a *Notify) Run(ctx context.Context, req Request) (Outcome, error) {
-	name, err := stringParam(req.Params, "notifier", "")
-	if err != nil {
-		return Outcome{}, err
-	}
+// run renders the notice and delivers it.
+func (a *Notify) run(ctx context.Context, req Request, p *notifyParams) (Outcome, error) {
 	cfg := a.n.Config()
-	nc, err := ResolveNotifier(cfg, a.kind, name)
+	nc, err := ResolveNotifier(cfg, a.kind, p.Notifier)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("notify.%s: %w", a.kind, err)
 	}
-	notice, err := a.notice(req, cfg)
-	if err != nil {
-		return Outcome{}, err
-	}
+	notice := a.notice(req, p, cfg)
 	if err := a.n.Send(ctx, nc.Name, notice); err != nil {
 		return Outcome{}, err
 	}
@@ -93,24 +71,9 @@ func (a *Notify) Run(ctx context.Context, req Request) (Outcome, error) {
 }
 
 // notice builds the notice from the params and the detection.
-func (a *Notify) notice(req Request, cfg *config.Config) (Notice, error) {
-	p := req.Params
-	var n Notice
-	var err error
-	for key, dst := range map[string]*string{
-		"status": &n.Status, "issue": &n.Issue, "expected_resolution": &n.ExpectedResolution,
-		"subject": &n.Subject, "incident": &n.IncidentID,
-	} {
-		if *dst, err = stringParam(p, key, ""); err != nil {
-			return n, err
-		}
-	}
-	if n.Resolved, err = boolParam(p, "resolved", false, false); err != nil {
-		return n, err
-	}
-	if n.StartedAt, err = timeParam(p, "started_at", false); err != nil {
-		return n, err
-	}
+func (a *Notify) notice(req Request, p *notifyParams, cfg *config.Config) Notice {
+	n := Notice{Status: p.Status, Issue: p.Issue, ExpectedResolution: p.ExpectedResolution,
+		Subject: p.Subject, IncidentID: p.Incident, Resolved: p.Resolved, StartedAt: p.StartedAt.Time}
 	n.Service, n.Scenario, n.Severity = req.Labels["service"], req.Labels["scenario"], req.Labels["severity"]
 	now := time.Now()
 	n.SentAt = now
@@ -130,7 +93,7 @@ func (a *Notify) notice(req Request, cfg *config.Config) (Notice, error) {
 	if n.IncidentID != "" && cfg.Server.ExternalURL != "" {
 		n.URL = IncidentURL(cfg.Server.ExternalURL, n.IncidentID)
 	}
-	return n, nil
+	return n
 }
 
 // IncidentURL is the API address of an incident under drguard's external

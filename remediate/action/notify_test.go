@@ -207,7 +207,7 @@ func TestNotifyActions(t *testing.T) {
 	}
 	run := func(name string) Outcome {
 		t.Helper()
-		a, err := Registry[name](Deps{Config: cfg})
+		a, err := Registry[name].New(Deps{Config: cfg})
 		must(t, err)
 		must(t, a.Validate(req.Params))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -265,29 +265,29 @@ func TestNotifyActions(t *testing.T) {
 func TestNotifyErrorsHideTheURL(t *testing.T) {
 	sink, mail := NewHTTPSink(t), NewSMTPServer(t)
 	sink.Status = http.StatusNotFound
-	a, _ := NewNotifySlack(Deps{Config: NotifyConfig(sink, mail)})
+	a, _ := Registry["notify.slack"].New(Deps{Config: NotifyConfig(sink, mail)})
 	_, err := a.Run(context.Background(), Request{Params: map[string]any{}})
 	if err == nil || !strings.Contains(err.Error(), "notifier slack-incidents (slack): POST: HTTP 404 Not Found") || strings.Contains(err.Error(), "SECRETPART") {
 		t.Errorf("err = %v", err)
 	}
 	cfg := NotifyConfig(sink, mail)
 	cfg.Notifiers = append(cfg.Notifiers, config.Notifier{Name: "slack-2", Type: config.NotifierSlack, URL: "http://x"})
-	a, _ = NewNotifySlack(Deps{Config: cfg})
+	a, _ = Registry["notify.slack"].New(Deps{Config: cfg})
 	if _, err := a.Run(context.Background(), Request{Params: map[string]any{}}); err == nil || !strings.Contains(err.Error(), `several slack notifiers are configured (slack-incidents, slack-2): set param "notifier"`) {
 		t.Errorf("ambiguous: %v", err)
 	}
-	a, _ = NewNotifyEmail(Deps{Config: cfg})
+	a, _ = Registry["notify.email"].New(Deps{Config: cfg})
 	if _, err := a.Run(context.Background(), Request{Params: map[string]any{"notifier": "slack-2"}}); err == nil || !strings.Contains(err.Error(), `notifier "slack-2" is of type slack, not email`) {
 		t.Errorf("wrong type: %v", err)
 	}
 }
 
 func TestNotifyValidate(t *testing.T) {
-	a, _ := NewNotifySlack(Deps{})
+	a, _ := Registry["notify.slack"].New(Deps{})
 	if err := a.Validate(map[string]any{"status": "x", "started_at": "{{ .Incident.StartsAt }}", "resolved": false}); err != nil {
 		t.Error(err)
 	}
-	if err := a.Validate(map[string]any{"text": "x"}); err == nil || !strings.Contains(err.Error(), `unknown param "text"`) {
+	if err := a.Validate(map[string]any{"text": "x"}); err == nil || !strings.Contains(err.Error(), `param "text": unknown key`) {
 		t.Errorf("unknown param: %v", err)
 	}
 	if err := a.Validate(map[string]any{"started_at": "noon"}); err == nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // Defaults of postgres.promote.
@@ -49,74 +50,44 @@ type PostgresPromote struct {
 	log *slog.Logger
 }
 
-var _ Action = (*PostgresPromote)(nil)
+// promoteInfo declares promote destructive (it ends replication for good,
+// and the old primary, if alive, must be fenced) and idempotent (a server
+// that is already primary is left alone).
+var promoteInfo = Info{Destructive: true, Idempotent: true}
 
-// NewPostgresPromote builds the postgres.promote action.
-func NewPostgresPromote(d Deps) (Action, error) {
-	d = d.withDefaults()
-	p := &PostgresPromote{cfg: d.Config, log: d.Logger}
-	if p.cfg == nil {
-		p.cfg = &config.Config{}
-	}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	return p, nil
+// promoteParams is the params of postgres.promote.
+type promoteParams struct {
+	// Target is the postgres target to promote (the replica).
+	Target string `param:"target"`
+	// MaxLag overrides the RPO of the target's service as the limit.
+	MaxLag *model.Duration `param:"max_lag"`
+	// Force promotes whatever the lag.
+	Force bool `param:"force"`
+	// WaitSeconds is pg_promote's wait (default 60).
+	WaitSeconds    int    `param:"wait_seconds"`
+	HeartbeatTable string `param:"heartbeat_table"`
+	HeartbeatID    string `param:"heartbeat_id"`
 }
 
-// Info declares promote destructive (it ends replication for good, and the
-// old primary, if alive, must be fenced) and idempotent (a server that is
-// already primary is left alone).
-func (*PostgresPromote) Info() Info { return Info{Destructive: true, Idempotent: true} }
-
-type promoteSpec struct {
-	target         string
-	maxLag         time.Duration
-	force          bool
-	waitSeconds    int
-	table, beatID  string
-	explicitMaxLag bool
+func (s *promoteParams) defaults() {
+	s.WaitSeconds, s.HeartbeatTable, s.HeartbeatID = DefaultPromoteWaitSeconds, DefaultHeartbeatTable, DefaultHeartbeatID
 }
 
-// Validate checks the unrendered params.
-func (*PostgresPromote) Validate(params map[string]any) error {
-	if err := checkKnown(params, "target", "max_lag", "force", "wait_seconds", "heartbeat_table", "heartbeat_id"); err != nil {
-		return err
+func (s *promoteParams) check(t params.Templates) error {
+	if s.MaxLag != nil && *s.MaxLag <= 0 {
+		return params.Errorf("max_lag", "must be positive")
 	}
-	_, err := promoteParams(params, true)
-	return err
+	if s.WaitSeconds <= 0 && t.Literal("wait_seconds") {
+		return params.Errorf("wait_seconds", "must be positive")
+	}
+	if t.Literal("heartbeat_table") && !heartbeatTableRE.MatchString(s.HeartbeatTable) {
+		return params.Errorf("heartbeat_table", `%q is not "table" or "schema.table"`, s.HeartbeatTable)
+	}
+	return nil
 }
 
-func promoteParams(params map[string]any, unrendered bool) (promoteSpec, error) {
-	var s promoteSpec
-	var err error
-	if s.target, err = stringParam(params, "target", ""); err != nil {
-		return s, err
-	}
-	_, s.explicitMaxLag = params["max_lag"]
-	if s.maxLag, err = durationParam(params, "max_lag", 0, unrendered); err != nil {
-		return s, err
-	}
-	if s.explicitMaxLag && s.maxLag <= 0 && !unrendered {
-		return s, errors.New(`param "max_lag" must be positive`)
-	}
-	if s.force, err = boolParam(params, "force", false, unrendered); err != nil {
-		return s, err
-	}
-	if s.waitSeconds, err = intParam(params, "wait_seconds", DefaultPromoteWaitSeconds, unrendered); err != nil {
-		return s, err
-	}
-	if s.waitSeconds <= 0 {
-		return s, errors.New(`param "wait_seconds" must be positive`)
-	}
-	if s.table, err = stringParam(params, "heartbeat_table", DefaultHeartbeatTable); err != nil {
-		return s, err
-	}
-	if !heartbeatTableRE.MatchString(s.table) {
-		return s, fmt.Errorf(`param "heartbeat_table": %q is not "table" or "schema.table"`, s.table)
-	}
-	s.beatID, err = stringParam(params, "heartbeat_id", DefaultHeartbeatID)
-	return s, err
+func newPostgresPromote(d Deps) (RunFunc[promoteParams], error) {
+	return (&PostgresPromote{cfg: d.Config, log: d.Logger}).run, nil
 }
 
 // replicaState is what the replica says about itself before promotion.
@@ -128,18 +99,17 @@ type replicaState struct {
 	lagSource      string // "" when unknown
 }
 
-// Run checks the lag against the RPO and promotes.
-func (p *PostgresPromote) Run(ctx context.Context, req Request) (Outcome, error) {
-	spec, err := promoteParams(req.Params, false)
+// run checks the lag against the RPO and promotes.
+func (p *PostgresPromote) run(ctx context.Context, req Request, spec *promoteParams) (Outcome, error) {
+	t, err := p.target(spec.Target, req.Target)
 	if err != nil {
 		return Outcome{}, err
 	}
-	t, err := p.target(spec.target, req.Target)
-	if err != nil {
-		return Outcome{}, err
-	}
-	maxLag, limitWhat := spec.maxLag, "max_lag"
-	if !spec.explicitMaxLag {
+	var maxLag time.Duration
+	limitWhat := "max_lag"
+	if spec.MaxLag != nil {
+		maxLag = time.Duration(*spec.MaxLag)
+	} else {
 		if o, ok := p.cfg.Objectives[t.Service]; ok && o.RPO > 0 {
 			maxLag, limitWhat = time.Duration(o.RPO), fmt.Sprintf("service %s's RPO", t.Service)
 		}
@@ -159,7 +129,7 @@ func (p *PostgresPromote) Run(ctx context.Context, req Request) (Outcome, error)
 		return Outcome{}, fmt.Errorf("postgres target %s: %s", t.Name, pgError(err, dsn))
 	}
 	res := map[string]any{
-		"target": t.Name, "promoted": false, "already_primary": !st.inRecovery, "forced": spec.force,
+		"target": t.Name, "promoted": false, "already_primary": !st.inRecovery, "forced": spec.Force,
 		"replay_lag_bytes": st.replayLagBytes, "receiver_status": st.receiverStatus,
 		"lag_seconds": st.lag.Seconds(), "lag_source": st.lagSource, "max_lag_seconds": maxLag.Seconds(),
 	}
@@ -167,20 +137,20 @@ func (p *PostgresPromote) Run(ctx context.Context, req Request) (Outcome, error)
 		return Outcome{Output: fmt.Sprintf("%s is already a primary (not in recovery); nothing to promote", t.Name), Result: res}, nil
 	}
 	lagText := describeLag(st)
-	if reason := lagRefusal(st, maxLag, limitWhat); reason != "" && !spec.force {
+	if reason := lagRefusal(st, maxLag, limitWhat); reason != "" && !spec.Force {
 		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres.promote refused on %s: %s; promoting would lose that data. Set force: true on the step to promote anyway", t.Name, reason)
 	}
 	var promoted bool
-	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, $1)", spec.waitSeconds).Scan(&promoted); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, $1)", spec.WaitSeconds).Scan(&promoted); err != nil {
 		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres target %s: pg_promote: %s", t.Name, pgError(err, dsn))
 	}
 	if !promoted {
-		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres target %s: promotion did not complete within %ds (pg_promote returned false); check the server log", t.Name, spec.waitSeconds)
+		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres target %s: promotion did not complete within %ds (pg_promote returned false); check the server log", t.Name, spec.WaitSeconds)
 	}
 	res["promoted"] = true
-	p.log.Warn("postgres replica promoted", "run", req.RunID, "step", req.Step, "target", t.Name, "lag", st.lag, "forced", spec.force)
+	p.log.Warn("postgres replica promoted", "run", req.RunID, "step", req.Step, "target", t.Name, "lag", st.lag, "forced", spec.Force)
 	out := fmt.Sprintf("%s promoted to primary. %s", t.Name, lagText)
-	if spec.force {
+	if spec.Force {
 		out += " (forced)"
 	}
 	return Outcome{Output: out, Result: res}, nil
@@ -204,7 +174,7 @@ func (p *PostgresPromote) target(param, runTarget string) (config.PostgresTarget
 }
 
 // readReplicaState reads recovery state, byte lag and time lag.
-func readReplicaState(ctx context.Context, conn *pgx.Conn, spec promoteSpec) (replicaState, error) {
+func readReplicaState(ctx context.Context, conn *pgx.Conn, spec *promoteParams) (replicaState, error) {
 	var st replicaState
 	var replayTS *time.Time
 	var now time.Time
@@ -216,7 +186,7 @@ func readReplicaState(ctx context.Context, conn *pgx.Conn, spec promoteSpec) (re
 		return st, fmt.Errorf("read replication state: %w", err)
 	}
 	var beat time.Time
-	err = conn.QueryRow(ctx, "SELECT ts FROM "+quoteTable(spec.table)+" WHERE id = $1", spec.beatID).Scan(&beat)
+	err = conn.QueryRow(ctx, "SELECT ts FROM "+quoteTable(spec.HeartbeatTable)+" WHERE id = $1", spec.HeartbeatID).Scan(&beat)
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil:
@@ -226,7 +196,7 @@ func readReplicaState(ctx context.Context, conn *pgx.Conn, spec promoteSpec) (re
 			st.lag, st.lagSource = max(0, now.Sub(*replayTS)), "last replayed transaction"
 		}
 	default:
-		return st, fmt.Errorf("read heartbeat from %s: %w", spec.table, err)
+		return st, fmt.Errorf("read heartbeat from %s: %w", spec.HeartbeatTable, err)
 	}
 	return st, nil
 }

@@ -1,14 +1,14 @@
 package action
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/backup"
-	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // PostgresBackup takes a backup now, with the pipeline and settings of a
@@ -25,52 +25,35 @@ import (
 // heartbeat table).
 type PostgresBackup struct {
 	svc *backup.Service
-	log *slog.Logger
 }
 
-var _ Action = (*PostgresBackup)(nil)
-
-// NewPostgresBackup builds the postgres.backup action. It does no I/O.
-func NewPostgresBackup(d Deps) (Action, error) {
-	cfg := d.Config
-	if cfg == nil {
-		cfg = &config.Config{}
-	}
-	log := d.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	svc, err := backup.New(backup.Options{Config: cfg, Logger: log.With("action", "postgres.backup")})
-	if err != nil {
-		return nil, err
-	}
-	return &PostgresBackup{svc: svc, log: log}, nil
-}
-
-// Info declares a backup harmless and safe to repeat: another backup
+// backupInfo declares a backup harmless and safe to repeat: another backup
 // changes nothing but adds a recovery point.
-func (*PostgresBackup) Info() Info { return Info{Destructive: false, Idempotent: true} }
+var backupInfo = Info{Destructive: false, Idempotent: true}
 
-// Validate checks the unrendered params.
-func (*PostgresBackup) Validate(params map[string]any) error {
-	if err := checkKnown(params, "backup"); err != nil {
-		return err
-	}
-	_, err := stringParam(params, "backup", "")
-	return err
+// backupParams is the params of postgres.backup.
+type backupParams struct {
+	// Backup names a backups[] entry (default: the run's target's one).
+	Backup string `param:"backup"`
 }
 
-// Run takes the backup.
-func (a *PostgresBackup) Run(ctx context.Context, req Request) (Outcome, error) {
-	name, err := stringParam(req.Params, "backup", "")
-	if err != nil {
-		return Outcome{}, err
+func (*backupParams) check(params.Templates) error { return nil }
+
+// newPostgresBackup builds the postgres.backup action on the injected
+// backup service (the daemon's, with its journal, metrics and per-target
+// lock). It does no I/O.
+func newPostgresBackup(d Deps) (RunFunc[backupParams], error) {
+	return (&PostgresBackup{svc: d.Backups}).run, nil
+}
+
+// run takes the backup.
+func (a *PostgresBackup) run(ctx context.Context, req Request, p *backupParams) (Outcome, error) {
+	if a.svc == nil {
+		return Outcome{}, errors.New("postgres.backup: no backup service was given to the actions")
 	}
+	name := cmp.Or(p.Backup, req.Target)
 	if name == "" {
-		name = req.Target
-	}
-	if name == "" {
-		return Outcome{}, errors.New("param backup is required when the run has no target")
+		return Outcome{}, params.Required("backup", "the run has no target")
 	}
 	m, err := a.svc.Backup(ctx, name, backup.TriggerAction)
 	if err != nil {

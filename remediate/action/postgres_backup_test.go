@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
@@ -31,7 +32,7 @@ func TestPostgresBackupAction(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "k"), []byte(strings.Repeat("0123456789abcdef", 4)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 targets:
   postgres: [{name: app-db, dsn: "${APP_DSN}"}]
   s3: [{name: store, bucket: backups, endpoint: %q}]
@@ -40,7 +41,11 @@ backups: [{name: app, target: app-db, destination: store, key_file: k}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := NewPostgresBackup(Deps{Config: cfg})
+	svc, err := backup.New(backup.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Registry["postgres.backup"].New(Deps{Config: cfg, Backups: svc})
 	if err != nil {
 		t.Fatal(err)
 	}

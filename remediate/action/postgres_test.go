@@ -52,7 +52,7 @@ func (e *pgPromoteEnv) beat(t *testing.T) {
 
 func (e *pgPromoteEnv) promote(t *testing.T, params map[string]any) (Outcome, error) {
 	t.Helper()
-	a, err := NewPostgresPromote(Deps{Config: e.cfg})
+	a, err := Registry["postgres.promote"].New(Deps{Config: e.cfg})
 	must(t, err)
 	if params == nil {
 		params = map[string]any{}
@@ -126,12 +126,12 @@ func TestPostgresPromoteRefusesLagAboveRPO(t *testing.T) {
 }
 
 func TestPostgresPromoteValidate(t *testing.T) {
-	a, _ := NewPostgresPromote(Deps{})
+	a, _ := Registry["postgres.promote"].New(Deps{})
 	for params, want := range map[string]string{
 		`{"max_lag": "soon"}`:                  "not a duration",
 		`{"heartbeat_table": "x; drop table"}`: `not "table" or "schema.table"`,
 		`{"wait_seconds": 0}`:                  "must be positive",
-		`{"force": "maybe"}`:                   "want true or false",
+		`{"force": "maybe"}`:                   `"maybe" is not true or false`,
 		`{"force": true, "max_lag": "5m"}`:     "",
 	} {
 		var p map[string]any

@@ -12,6 +12,7 @@ import (
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 	"github.com/fruitfulplanet/drguard/remediate"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 )
@@ -30,14 +31,11 @@ func startDaemon(t *testing.T, dir string, cfg *config.Config) *daemon {
 	if err != nil {
 		t.Fatalf("open journal: %v", err)
 	}
-	actions := map[string]action.Action{}
-	for name, build := range action.Registry {
-		a, err := build(action.Deps{Config: cfg})
-		if err != nil {
-			t.Fatalf("action %s: %v", name, err)
-		}
-		actions[name] = a
+	actions, err := action.Build(action.Deps{Config: cfg})
+	if err != nil {
+		t.Fatalf("actions: %v", err)
 	}
+	config.ApplyDefaults(cfg) // the engine has no defaults of its own
 	eng, err := remediate.New(remediate.Options{Store: st, Config: cfg, Actions: actions})
 	if err != nil {
 		_ = st.Close()
@@ -101,17 +99,6 @@ func (d *daemon) run(fingerprint string) (store.Run, bool) {
 	return store.Run{}, false
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func policyConfig(k action.KubeFixture) *config.Config {
 	cfg := *k.Config
 	cfg.Guardrails = config.Guardrails{DestructiveBudget: 10, DestructiveWindow: model.Duration(time.Hour),
@@ -161,7 +148,7 @@ func TestScalePreviousAcrossRestart(t *testing.T) {
 
 	first := startDaemon(t, dir, cfg)
 	first.fire(t, "corruption", map[string]string{"alertname": "IntegrityCheckFailed", "scenario": "data_corruption", "target": "postgres-primary"})
-	eventually(t, "the resume step to wait for approval", func() bool {
+	testharness.Eventually(t, 20*time.Second, "the resume step to wait for approval", func() bool {
 		r, ok := first.run("corruption")
 		return ok && r.State == store.RunAwaitingApproval
 	})
@@ -179,7 +166,7 @@ func TestScalePreviousAcrossRestart(t *testing.T) {
 		t.Fatalf("approve: %v", err)
 	}
 	var run store.Run
-	eventually(t, "the run to end", func() bool {
+	testharness.Eventually(t, 20*time.Second, "the run to end", func() bool {
 		var ok bool
 		run, ok = second.run("corruption")
 		return ok && !run.Active()
@@ -197,7 +184,7 @@ func TestScalePreviousAcrossRestart(t *testing.T) {
 
 	// A step outside the Role fails with the API's refusal, journaled.
 	second.fire(t, "breach", map[string]string{"alertname": "Intrusion", "scenario": "security_breach", "target": "app"})
-	eventually(t, "the breach run to end", func() bool {
+	testharness.Eventually(t, 20*time.Second, "the breach run to end", func() bool {
 		var ok bool
 		run, ok = second.run("breach")
 		return ok && !run.Active()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 	"github.com/fruitfulplanet/drguard/remediate"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 )
@@ -51,8 +52,8 @@ func TestStatusUpdatesOnSchedule(t *testing.T) {
 		"severity": "critical", "target": "postgres-primary"}
 	d.fire(t, "db-down", labels)
 	slackPath := "/services/T0/B0/SECRETPART"
-	eventually(t, "three webhook updates", func() bool { return len(sink.Requests("/status")) >= 3 })
-	eventually(t, "two slack updates after the announcement", func() bool { return len(sink.Requests(slackPath)) >= 3 })
+	testharness.Eventually(t, 20*time.Second, "three webhook updates", func() bool { return len(sink.Requests("/status")) >= 3 })
+	testharness.Eventually(t, 20*time.Second, "two slack updates after the announcement", func() bool { return len(sink.Requests(slackPath)) >= 3 })
 
 	updates := sink.Requests("/status")
 	var first action.WebhookPayload
@@ -75,7 +76,7 @@ func TestStatusUpdatesOnSchedule(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, "resolution messages", func() bool {
+	testharness.Eventually(t, 20*time.Second, "resolution messages", func() bool {
 		return resolvedBody(sink.Requests("/status")) == 1 && resolvedBody(sink.Requests(slackPath)) == 1
 	})
 	nHook, nSlack := len(sink.Requests("/status")), len(sink.Requests(slackPath))
@@ -127,7 +128,7 @@ func TestStatusUpdaterRestartKeepsSchedule(t *testing.T) {
 		ApprovalExpiry: model.Duration(time.Hour), StepTimeout: model.Duration(10 * time.Second)}
 	d := startDaemon(t, t.TempDir(), cfg)
 	d.fire(t, "x", map[string]string{"alertname": "X", "service": "fruitfulplanet", "severity": "critical"})
-	eventually(t, "the incident", func() bool { incs, _ := d.eng.Incidents(); return len(incs) == 1 })
+	testharness.Eventually(t, 20*time.Second, "the incident", func() bool { incs, _ := d.eng.Incidents(); return len(incs) == 1 })
 	incs, _ := d.eng.Incidents()
 	clock := incs[0].FirstSeen
 	now := func() time.Time { return clock }

@@ -4,9 +4,29 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/prometheus/common/model"
 )
+
+// Time is an RFC 3339 time param (or the form Go's time.Time prints in
+// templates, {{ .Incident.StartsAt }}).
+type Time struct{ time.Time }
+
+// UnmarshalMapstructure parses a string; an empty one is the zero time.
+func (t *Time) UnmarshalMapstructure(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("want an RFC 3339 time such as 2025-11-20T00:00:00Z")
+	}
+	if strings.TrimSpace(s) == "" {
+		t.Time = time.Time{}
+		return nil
+	}
+	parsed, err := parseTime(s)
+	if err != nil {
+		return err
+	}
+	t.Time = parsed
+	return nil
+}
 
 // pickTarget chooses the configured target of one kind that a step acts
 // on: the step's `target` param when set; else the run's target when it
@@ -46,68 +66,6 @@ func listOrNone(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// boolParam returns params[key] as a bool; a missing key yields def. A
-// rendered "true" or "false" string is accepted. When unrendered is true a
-// template string is accepted unchecked.
-func boolParam(params map[string]any, key string, def, unrendered bool) (bool, error) {
-	v, ok := params[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	switch b := v.(type) {
-	case bool:
-		return b, nil
-	case string:
-		if unrendered && isTemplate(b) {
-			return def, nil
-		}
-		switch strings.ToLower(strings.TrimSpace(b)) {
-		case "true", "yes":
-			return true, nil
-		case "false", "no":
-			return false, nil
-		}
-	}
-	return false, fmt.Errorf("param %q: want true or false, got %v", key, v)
-}
-
-// durationParam returns params[key] as a duration written the way the
-// configuration writes them (30s, 5m, 1h, 1d); a missing key yields def.
-// When unrendered is true a template string is accepted unchecked.
-func durationParam(params map[string]any, key string, def time.Duration, unrendered bool) (time.Duration, error) {
-	v, ok := params[key]
-	if !ok || v == nil {
-		return def, nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return 0, fmt.Errorf("param %q: want a duration such as 5m, got %T", key, v)
-	}
-	if unrendered && isTemplate(s) {
-		return def, nil
-	}
-	d, err := model.ParseDuration(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("param %q: %q is not a duration such as 30s, 5m or 1h", key, s)
-	}
-	return time.Duration(d), nil
-}
-
-// timeParam returns params[key] parsed as an RFC 3339 time; a missing or
-// empty key yields the zero time. When unrendered is true a template
-// string is accepted unchecked.
-func timeParam(params map[string]any, key string, unrendered bool) (time.Time, error) {
-	s, err := stringParam(params, key, "")
-	if err != nil || s == "" || (unrendered && isTemplate(s)) {
-		return time.Time{}, err
-	}
-	t, err := parseTime(s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("param %q: %w", key, err)
-	}
-	return t, nil
-}
-
 // parseTime parses an RFC 3339 time, or the form Go's time.Time prints
 // in templates ({{ .Incident.StartsAt }}).
 func parseTime(s string) (time.Time, error) {
@@ -118,17 +76,4 @@ func parseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time such as 2025-11-20T00:00:00Z", s)
-}
-
-// requireString returns a required string param, rejecting empty values
-// (a template counts as present until it is rendered).
-func requireString(params map[string]any, key string) (string, error) {
-	s, err := stringParam(params, key, "")
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(s) == "" {
-		return "", fmt.Errorf("param %q is required", key)
-	}
-	return s, nil
 }

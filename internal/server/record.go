@@ -1,16 +1,19 @@
-package detect
+package server
 
 import (
 	"encoding/json"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
-// Record converts a detection into the journal's outbox record. Webhook
-// intake and the probe scheduler both journal detections this way, so the
-// engine treats them alike.
-func (d Detection) Record(receiver string, received time.Time) store.Alert {
+// AlertRecord converts a detection into the journal's outbox record.
+// Webhook intake (here) and the probe scheduler (wired in internal/app)
+// both journal detections this way, so the engine treats them alike; the
+// conversion lives beside the intake so that detect does not depend on
+// the journal.
+func AlertRecord(d detect.Detection, receiver string, received time.Time) store.Alert {
 	a := store.Alert{
 		Source:       string(d.Source),
 		Fingerprint:  d.Fingerprint,
