@@ -121,7 +121,7 @@ func fourEyesConfig(t *testing.T, dir string) *config.Config {
 	t.Helper()
 	var users strings.Builder
 	for i := 1; i <= 5; i++ {
-		fmt.Fprintf(&users, "    - {name: u%d, role: approver, token: tok-u%d}\n", i, i)
+		fmt.Fprintf(&users, "    - {name: u%d, role: approver, token: tok-user-0000000u%d}\n", i, i)
 	}
 	yaml := fmt.Sprintf(`
 auth:
@@ -166,7 +166,7 @@ func TestFourEyesOverHTTP(t *testing.T) {
 	if ap.StillNeeded != 2 || ap.Status != "2 more approvals needed" {
 		t.Fatalf("new approval: still needed %d (%q), want 2", ap.StillNeeded, ap.Status)
 	}
-	if code, got, body := approve(t, a, ap.ID, "tok-u1"); code != http.StatusOK || got.Status != "1 more approval needed" {
+	if code, got, body := approve(t, a, ap.ID, "tok-user-0000000u1"); code != http.StatusOK || got.Status != "1 more approval needed" {
 		t.Fatalf("first approval: %d %s", code, body)
 	}
 	ap = pendingFor(t, a, "pg-1")
@@ -179,13 +179,13 @@ func TestFourEyesOverHTTP(t *testing.T) {
 			t.Errorf("the HTML page does not show %q", want)
 		}
 	}
-	if code, _, body := approve(t, a, ap.ID, "tok-u1"); code != http.StatusForbidden {
+	if code, _, body := approve(t, a, ap.ID, "tok-user-0000000u1"); code != http.StatusForbidden {
 		t.Fatalf("the same person again: %d %s, want 403", code, body)
 	}
 	if executions(t, out) != 0 {
 		t.Fatal("the step ran after one approval")
 	}
-	if code, got, body := approve(t, a, ap.ID, "tok-u2"); code != http.StatusOK || got.State != store.ApprovalApproved {
+	if code, got, body := approve(t, a, ap.ID, "tok-user-0000000u2"); code != http.StatusOK || got.State != store.ApprovalApproved {
 		t.Fatalf("second person: %d %s", code, body)
 	}
 	testharness.Eventually(t, 10*time.Second, "the step to run", func() bool { return executions(t, out) == 1 })
@@ -235,7 +235,7 @@ func concurrentApprovals(t *testing.T, a *testApp, id string, n, people int) map
 	for i := range answers {
 		wg.Go(func() {
 			<-start
-			token := fmt.Sprintf("tok-u%d", i%people+1)
+			token := fmt.Sprintf("tok-user-0000000u%d", i%people+1)
 			answers[i], _, _ = testharness.Send(http.MethodPost, a.URL+"/remediate/"+id+"/approve", token, strings.NewReader(`{}`))
 		})
 	}

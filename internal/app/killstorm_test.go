@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -176,9 +177,8 @@ func markers(t *testing.T, dir, target string) int {
 // incident's runs have ended, from the incidents' timelines (one request
 // for all of them).
 func allRunsEnded(t *testing.T, d *daemon, want int) bool {
-	var list struct{ Incidents []store.Incident }
-	getJSON(t, d.URL+"/api/v1/incidents", &list)
-	for _, in := range list.Incidents {
+	incidents, _ := pageAll(t, d.URL, url.Values{"limit": {"1000"}})
+	for _, in := range incidents {
 		ended := 0
 		for _, ev := range in.Timeline {
 			if strings.HasPrefix(ev.Kind, "run_") && ev.Kind != "run_started" {
@@ -189,7 +189,7 @@ func allRunsEnded(t *testing.T, d *daemon, want int) bool {
 			return false
 		}
 	}
-	return len(list.Incidents) >= want
+	return len(incidents) >= want
 }
 
 // histogram sums drguard_engine_step_record_delay_seconds over daemons.
