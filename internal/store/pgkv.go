@@ -47,46 +47,34 @@ func (k *pgKV) nextSeq(bucket []byte) (uint64, error) {
 // scanPage is how many records scan reads per query.
 const scanPage = 500
 
-// scan reads a page of records at a time, so that fn can use the
-// transaction between pages and a large bucket is never held in memory
-// whole.
+// scan visits the records whose keys start with prefix, in key order.
 func (k *pgKV) scan(bucket, prefix []byte, fn func(key, value []byte) error) error {
 	// A nil slice would be NULL, which compares with nothing.
-	after, inclusive := append([]byte{}, prefix...), true
-	for {
-		op := ">"
-		if inclusive {
-			op = ">="
-		}
-		rows, err := k.tx.Query(k.ctx, "SELECT key, value FROM journal_records WHERE bucket = $1 AND key "+op+" $2 ORDER BY key LIMIT $3",
-			string(bucket), after, scanPage)
-		if err != nil {
-			return err
-		}
-		page, err := pgx.CollectRows(rows, scanRecord)
-		if err != nil {
-			return err
-		}
-		for _, r := range page {
-			if !bytes.HasPrefix(r[0], prefix) {
-				return nil
+	from := append([]byte{}, prefix...)
+	return k.paged("SELECT key, value FROM journal_records WHERE bucket = $1 AND ($2::bytea IS NULL OR key > $2) AND key >= $4 ORDER BY key LIMIT $3",
+		bucket, nil, func(key, value []byte) (bool, error) {
+			if !bytes.HasPrefix(key, prefix) {
+				return false, nil
 			}
-			if err := fn(r[0], r[1]); err != nil {
-				return err
-			}
-		}
-		if len(page) < scanPage {
-			return nil
-		}
-		after, inclusive = page[len(page)-1][0], false
-	}
+			return true, fn(key, value)
+		}, from)
 }
 
-// scanBefore reads a page of records at a time, newest key first.
+// scanBefore visits the records whose keys sort before before, newest
+// first.
 func (k *pgKV) scanBefore(bucket, before []byte, fn func(key, value []byte) (bool, error)) error {
+	return k.paged("SELECT key, value FROM journal_records WHERE bucket = $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
+		bucket, before, fn)
+}
+
+// paged runs query, which selects records of bucket ($1) beyond a bound
+// ($2, NULL for none) up to a page's size ($3), a page at a time, moving
+// the bound to each page's last key, so that fn can use the transaction
+// between pages and a large bucket is never held in memory whole. It
+// stops when fn returns false or an error.
+func (k *pgKV) paged(query string, bucket, bound []byte, fn func(key, value []byte) (bool, error), args ...any) error {
 	for {
-		rows, err := k.tx.Query(k.ctx, "SELECT key, value FROM journal_records WHERE bucket = $1 AND ($2::bytea IS NULL OR key < $2) ORDER BY key DESC LIMIT $3",
-			string(bucket), before, scanPage)
+		rows, err := k.tx.Query(k.ctx, query, append([]any{string(bucket), bound, scanPage}, args...)...)
 		if err != nil {
 			return err
 		}
@@ -102,7 +90,7 @@ func (k *pgKV) scanBefore(bucket, before []byte, fn func(key, value []byte) (boo
 		if len(page) < scanPage {
 			return nil
 		}
-		before = page[len(page)-1][0]
+		bound = page[len(page)-1][0]
 	}
 }
 

@@ -264,3 +264,47 @@ func TestConcurrentWritersAreSerialised(t *testing.T) {
 		}
 	})
 }
+
+// TestScansCrossPages reads buckets larger than the PostgreSQL journal's
+// scan page, forwards with a prefix and backwards from a bound: every
+// record comes once, in order.
+func TestScansCrossPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, j *journal) {
+		s := j.openT(t)
+		const n = 2*scanPage + 34
+		err := s.Update(func(tx *Tx) error {
+			for range n {
+				if err := tx.PutIncident(&Incident{State: IncidentOpen}); err != nil {
+					return err
+				}
+				if err := tx.PutBackupRun(&BackupRun{Backup: "b"}); err != nil {
+					return err
+				}
+			}
+			return tx.PutRestoreTestRun(&RestoreTestRun{Name: "r"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var backups []string
+		var incidents []string
+		err = s.View(func(tx *Tx) error {
+			if err := tx.ForEachBackupRun(func(r BackupRun) error { backups = append(backups, r.ID); return nil }); err != nil {
+				return err
+			}
+			return tx.IncidentsBefore(fmt.Sprintf("inc-%06d", n), func(in Incident) (bool, error) {
+				incidents = append(incidents, in.ID)
+				return true, nil
+			})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(backups) != n || backups[0] != "bk-000001" || backups[n-1] != fmt.Sprintf("bk-%06d", n) || !slices.IsSorted(backups) {
+			t.Errorf("%d backup runs from %s to %s, want %d in order", len(backups), backups[0], backups[len(backups)-1], n)
+		}
+		if len(incidents) != n-1 || incidents[0] != fmt.Sprintf("inc-%06d", n-1) || incidents[n-2] != "inc-000001" {
+			t.Errorf("%d incidents before the newest, from %s to %s", len(incidents), incidents[0], incidents[len(incidents)-1])
+		}
+	})
+}
