@@ -85,3 +85,54 @@ func BenchmarkUpdate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOpenIncidents measures what the engine does with a batch of
+// new alerts: one transaction that, for each of 256 alerts, looks its
+// incident up by key, opens it, audits it and acknowledges the alert.
+// The figure is per alert.
+func BenchmarkOpenIncidents(b *testing.B) {
+	const batch = 256
+	for _, bj := range benchJournals {
+		b.Run(bj.name, func(b *testing.B) {
+			s := bj.new(b).openT(b)
+			alerts := make([]Alert, batch)
+			for i := range alerts {
+				alerts[i] = Alert{Fingerprint: fmt.Sprint(i), Status: "firing"}
+			}
+			b.StopTimer()
+			for done := 0; done < b.N; done += batch {
+				if err := s.EnqueueAlerts(context.Background(), alerts); err != nil {
+					b.Fatal(err)
+				}
+				pending, err := s.PendingAlerts(batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				err = s.Update(func(tx *Tx) error {
+					for _, a := range pending {
+						key := fmt.Sprintf("%s@%d", a.Fingerprint, a.Seq)
+						if _, err := tx.IncidentByKey(key); err != ErrNotFound {
+							return fmt.Errorf("incident by key: %v", err)
+						}
+						in := Incident{Key: key, State: IncidentOpen}
+						if err := tx.PutIncident(&in); err != nil {
+							return err
+						}
+						if err := tx.Audit(AuditEntry{Actor: "drguard", Action: "incident.opened", Subject: in.ID}); err != nil {
+							return err
+						}
+						if err := tx.AckAlert(a.Seq); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

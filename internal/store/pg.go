@@ -109,7 +109,7 @@ func (b *pgBackend) view(fn func(kv) error) error {
 	defer cancel()
 	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
 	return pgx.BeginTxFunc(ctx, b.pool, opts, func(tx pgx.Tx) error {
-		return fn(&pgKV{ctx: ctx, tx: tx})
+		return fn(newPGKV(ctx, tx))
 	})
 }
 
@@ -131,7 +131,11 @@ func (b *pgBackend) update(fence *Lease, fn func(kv) error) error {
 				return err
 			}
 		}
-		return fn(&pgKV{ctx: ctx, tx: tx})
+		k := newPGKV(ctx, tx)
+		if err := fn(k); err != nil {
+			return err
+		}
+		return k.flush()
 	})
 }
 
