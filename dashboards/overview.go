@@ -1,5 +1,7 @@
 package dashboards
 
+//lint:file-ignore SA1019 the classic dashboard model (schema v1) is the JSON every Grafana since 10.4 imports; the SDK deprecates it for dashboardv2, which only Grafana 12 reads.
+
 import "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 // Overview is the DR overview: what would be lost and how long recovery
