@@ -82,8 +82,8 @@ func New(o Options) *Poller {
 	return &Poller{o: o, clients: map[string]*rds.Client{}}
 }
 
-// Sources reports whether the objectives name any pitr recovery source.
-func (p *Poller) Sources() bool {
+// hasSources reports whether the objectives name any pitr recovery source.
+func (p *Poller) hasSources() bool {
 	for _, o := range p.o.Config.Objectives {
 		for _, src := range o.RecoverySources {
 			if src.Type == config.RecoverySourcePITR {
@@ -97,7 +97,7 @@ func (p *Poller) Sources() bool {
 // Run reads the recovery points at once and then every Interval until ctx
 // ends; it returns nil at once when there is no pitr source.
 func (p *Poller) Run(ctx context.Context) error {
-	if !p.Sources() {
+	if !p.hasSources() {
 		return nil
 	}
 	t := time.NewTicker(p.o.Interval)
