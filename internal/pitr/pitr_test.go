@@ -52,7 +52,7 @@ func pitrConfig(t *testing.T, rdsURL string, instances ...string) *config.Config
 	for _, i := range instances {
 		sources += fmt.Sprintf("      - {type: pitr, target: aws, rds_instance: %s}\n", i)
 	}
-	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-token}}
+	yml := fmt.Sprintf(`auth: {webhook: {bearer_token: test-webhook-token}}
 objectives:
   shop:
     rpo: 1h

@@ -111,7 +111,7 @@ func (h *HTTP) run(ctx context.Context, req Request, spec *httpParams) (Outcome,
 	start := time.Now()
 	resp, err := h.client.Do(hreq)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%s %s: %s", spec.Method, shown, transportError(err))
+		return Outcome{}, fmt.Errorf("%s %s: %w", spec.Method, shown, transportError(err))
 	}
 	defer resp.Body.Close()
 	capped := &cappedBuffer{max: spec.MaxResponseBytes}
@@ -126,7 +126,7 @@ func (h *HTTP) run(ctx context.Context, req Request, spec *httpParams) (Outcome,
 		return out, fmt.Errorf("%s %s: unexpected status %s (expected %s)%s", spec.Method, shown, resp.Status, expectText(spec.ExpectStatus), tailFor(capped.String()))
 	}
 	if readErr != nil {
-		return out, fmt.Errorf("%s %s: read response: %s", spec.Method, shown, transportError(readErr))
+		return out, fmt.Errorf("%s %s: read response: %w", spec.Method, shown, transportError(readErr))
 	}
 	return out, nil
 }
@@ -167,16 +167,16 @@ func (spec *httpParams) request(ctx context.Context, runID string, cfg *config.C
 }
 
 // transportError describes a client error without repeating the URL,
-// which may carry credentials.
-func transportError(err error) string {
+// which may carry credentials. A deadline is ErrTimedOut.
+func transportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
+		return ErrTimedOut
 	}
-	return err.Error()
+	return errors.New(err.Error())
 }
 
 func statusExpected(code int, expect []int) bool {

@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -140,6 +141,9 @@ func TestHTTPErrorsNeverShowSecrets(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "pa55word") {
 				t.Fatalf("error leaks a secret: %v", err)
+			}
+			if timedOut := errors.Is(err, ErrTimedOut); timedOut != (tc.name == "timeout") {
+				t.Fatalf("errors.Is(err, ErrTimedOut) = %v for %v", timedOut, err)
 			}
 		})
 	}
