@@ -11,7 +11,7 @@ import (
 // The outbox is separate from the records so that webhook intake, which
 // must be durable before answering, never waits behind the engine's
 // transactions: the embedded journal appends to its intake log
-// (outboxlog.go), the PostgreSQL journal copies into its outbox table.
+// (outboxlog.go), the PostgreSQL journal inserts into its outbox table.
 
 // maxGroup bounds how many requests share one intake write.
 const maxGroup = 256
