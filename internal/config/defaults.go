@@ -57,7 +57,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	setDuration(&s.ShutdownTimeout, DefaultShutdownTimeout)
-	setString(&c.Storage.Path, DefaultStoragePath)
+	c.Storage.applyDefaults()
 
 	g := &c.Guardrails
 	if g.DestructiveBudget == 0 && !present("guardrails.destructive_budget") {

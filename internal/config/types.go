@@ -86,11 +86,6 @@ type User struct {
 	TokenFile string `yaml:"token_file" json:"token_file"`
 }
 
-// Storage says where the embedded journal lives.
-type Storage struct {
-	Path string `yaml:"path" json:"path"` // default "data"
-}
-
 // Guardrails are global limits on remediation.
 type Guardrails struct {
 	// DryRun journals and counts what would run and touches nothing.
