@@ -35,6 +35,7 @@ func (v *validator) validate() {
 	v.approvers()
 	v.backups()
 	v.notifiers()
+	v.watchdogs()
 }
 
 // name checks that an item has a name not used before by its kind.
