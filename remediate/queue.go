@@ -133,6 +133,12 @@ func (e *Engine) sync(ctx context.Context, tm *term, id string) error {
 	if err != nil || next == nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		// The term ended while the step's start was being journaled: it
+		// does not start here; the next term records it interrupted.
+		e.log.Warn("the term ended as a step was starting; not started", "run", id, "step", next.run.Steps[next.index].Name)
+		return nil
+	}
 	next.tm = tm
 	e.mu.Lock()
 	e.executing[id] = true

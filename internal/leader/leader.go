@@ -234,6 +234,13 @@ func (e *Elector) lead(ctx context.Context, l store.Lease) {
 	done := make(chan error, 1)
 	go func() { done <- e.o.Lead(tctx, l) }()
 	leadErr, returned := e.renew(tctx, end, &l, done)
+	// The term is over: nothing of this replica may act as the leader
+	// from now on, even while its components are still returning (one
+	// may be waiting on an unreachable journal).
+	e.mu.Lock()
+	e.lease, e.end = nil, nil
+	e.mu.Unlock()
+	m.Leader.Set(0)
 	if !returned {
 		leadErr = <-done
 	}
@@ -249,10 +256,6 @@ func (e *Elector) lead(ctx context.Context, l store.Lease) {
 	case leadErr != nil:
 		cause = leadErr
 	}
-	e.mu.Lock()
-	e.lease, e.end = nil, nil
-	e.mu.Unlock()
-	m.Leader.Set(0)
 	m.Changes.WithLabelValues("lost", reason).Inc()
 	e.log.Warn("stopped leading", "epoch", l.Epoch, "reason", reason, "cause", cause)
 	if reason != metrics.LostFenced {
