@@ -34,6 +34,8 @@ type haCluster struct {
 	// replicas by index; a killed one stays until restarted.
 	replicas []*daemon
 	dsns     []string
+	// addrs keeps each replica's address across restarts.
+	addrs []string
 }
 
 // newHACluster prepares a journal and a configuration of baseConfig plus
@@ -59,15 +61,25 @@ func (c *haCluster) start(i int, dsn string) *daemon {
 		dsn = c.dsn
 	}
 	for len(c.replicas) <= i {
-		c.replicas, c.dsns = append(c.replicas, nil), append(c.dsns, "")
+		c.replicas, c.dsns, c.addrs = append(c.replicas, nil), append(c.dsns, ""), append(c.addrs, freeAddr(c.t))
 	}
 	cfg := filepath.Join(c.dir, fmt.Sprintf("replica-%d.yaml", i))
 	storage := fmt.Sprintf("storage: {type: postgres, dsn: '%s', lease: %s}\n", dsn, haLease)
 	if err := os.WriteFile(cfg, []byte(c.body+storage), 0o600); err != nil {
 		c.t.Fatal(err)
 	}
-	c.replicas[i], c.dsns[i] = startDaemon(c.t, cfg, filepath.Join(c.dir, fmt.Sprintf("data-%d", i))), dsn
+	c.replicas[i] = startChild(c.t, c.addrs[i], []string{daemonEnv + "=1"}, "serve", "--config.file="+cfg,
+		"--web.listen-address="+c.addrs[i], "--log.level=warn")
+	c.dsns[i] = dsn
 	return c.replicas[i]
+}
+
+// url is replica i's address, stable across restarts.
+func (c *haCluster) url(i int) string {
+	for len(c.addrs) <= i {
+		c.replicas, c.dsns, c.addrs = append(c.replicas, nil), append(c.dsns, ""), append(c.addrs, freeAddr(c.t))
+	}
+	return "http://" + c.addrs[i]
 }
 
 // kill sends SIGKILL to replica i and waits for it.
@@ -151,23 +163,35 @@ func (c *haCluster) post(i int, status, alertname string, targets ...string) boo
 // haStart is the startsAt of the HA tests' alerts: repeats share it.
 var haStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// runOf returns the run of the incident of alertname on target, as
-// replica i reads the journal.
+// runOf returns the incident of alertname on target and its first run,
+// as replica i reads the journal.
 func (c *haCluster) runOf(i int, alertname, target string) (store.Incident, *store.Run) {
 	c.t.Helper()
-	incidents, _ := pageAll(c.t, c.replicas[i].URL, nil)
-	for _, in := range incidents {
-		if in.Fingerprint != alertname+"-"+target {
-			continue
-		}
-		var detail struct{ Runs []store.Run }
-		getJSON(c.t, c.replicas[i].URL+"/api/v1/incidents/"+in.ID, &detail)
-		if len(detail.Runs) == 0 {
-			return in, nil
-		}
-		return in, &detail.Runs[0]
+	in := c.incidents(i, alertname)[target]
+	if len(in.RunIDs) == 0 {
+		return in, nil
 	}
-	return store.Incident{}, nil
+	var detail struct{ Runs []store.Run }
+	getJSON(c.t, c.replicas[i].URL+"/api/v1/incidents/"+in.ID, &detail)
+	return in, &detail.Runs[0]
+}
+
+// incidents returns the incidents of alertname by target, as replica i
+// reads the journal; a target with several incidents is left out.
+func (c *haCluster) incidents(i int, alertname string) map[string]store.Incident {
+	c.t.Helper()
+	all, _ := pageAll(c.t, c.replicas[i].URL, nil)
+	out, n := map[string]store.Incident{}, map[string]int{}
+	for _, in := range all {
+		if in.Labels["alertname"] == alertname {
+			tg := in.Labels["target"]
+			out[tg] = in
+			if n[tg]++; n[tg] > 1 {
+				c.t.Errorf("%d incidents of %s on %s, want one", n[tg], alertname, tg)
+			}
+		}
+	}
+	return out
 }
 
 // gauge reads one unlabelled sample from a replica's /metrics; -1 when it
