@@ -25,7 +25,7 @@ const (
 
 // haCluster is replicas of drguard on one real PostgreSQL journal.
 type haCluster struct {
-	t    *testing.T
+	t    testing.TB
 	pg   *testharness.PG
 	dsn  string // the journal, as the test reaches it
 	dir  string
@@ -40,7 +40,7 @@ type haCluster struct {
 
 // newHACluster prepares a journal and a configuration of baseConfig plus
 // policy, a format whose one verb is the directory of marks.
-func newHACluster(t *testing.T, policy string) *haCluster {
+func newHACluster(t testing.TB, policy string) *haCluster {
 	t.Helper()
 	pg := testharness.Postgres(t, testharness.NoReplica())
 	pg.CreateDB("journal")
