@@ -222,8 +222,9 @@ func (e *Elector) jitter(d time.Duration) time.Duration {
 // lead runs one term with lease l until it ends.
 func (e *Elector) lead(ctx context.Context, l store.Lease) {
 	tctx, end := context.WithCancelCause(ctx)
+	cur := l // Leading's copy, which renew updates under mu
 	e.mu.Lock()
-	e.lease, e.end = &l, end
+	e.lease, e.end = &cur, end
 	e.mu.Unlock()
 	m := e.o.Metrics
 	m.Leader.Set(1)
@@ -232,7 +233,7 @@ func (e *Elector) lead(ctx context.Context, l store.Lease) {
 	e.log.Info("leading", "epoch", l.Epoch, "ttl", time.Duration(e.o.Lease.TTL))
 
 	done := make(chan error, 1)
-	go func() { done <- e.o.Lead(tctx, l) }()
+	go func(l store.Lease) { done <- e.o.Lead(tctx, l) }(l)
 	leadErr, returned := e.renew(tctx, end, &l, done)
 	// The term is over: nothing of this replica may act as the leader
 	// from now on, even while its components are still returning (one
