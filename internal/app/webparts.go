@@ -1,0 +1,43 @@
+package app
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fruitfulplanet/drguard/internal/backup"
+	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/console"
+	"github.com/fruitfulplanet/drguard/internal/events"
+	"github.com/fruitfulplanet/drguard/internal/server"
+	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
+)
+
+// webParts are what drguard serves to people besides the JSON API: the
+// console, the event stream its pages follow, and the Slack app.
+type webParts struct {
+	auth    *server.Authenticator
+	feed    *events.Feed
+	stream  *events.Stream
+	console *console.Console
+}
+
+// newWeb builds the console and the event stream over the journal.
+func newWeb(cfg *config.Config, st *store.Store, eng engineAPI, backups *backup.Service, reg prometheus.Registerer, log *slog.Logger) (*webParts, error) {
+	w := &webParts{auth: server.NewAuthenticator(cfg.Auth), feed: events.NewFeed(st, 0)}
+	w.stream = events.NewStream(events.StreamOptions{Feed: w.feed, Logger: log.With("component", "events"),
+		Clients: metrics.NewConsole(reg).EventClients})
+	con, err := console.New(console.Options{Config: cfg, Auth: w.auth, Engine: eng, Store: st, Recovery: backups,
+		Logger: log.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
+	w.console = con
+	return w, nil
+}
+
+// slackHandler is the handler of Slack's button presses, nil without a
+// Slack app.
+func (w *webParts) slackHandler() http.Handler { return nil }
