@@ -142,4 +142,3 @@ func (c *Console) handleIncidentLive(w http.ResponseWriter, r *http.Request, v *
 		c.log.Error("console: rendering an incident's live part failed", "err", err)
 	}
 }
-

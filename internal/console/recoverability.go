@@ -35,7 +35,9 @@ type exposure struct {
 
 // EstimateOver says the RTO estimate exceeds the objective (or no restore
 // test has passed, so nothing shows recovery fits in it).
-func (s serviceRecovery) EstimateOver() bool { return s.RTO > 0 && (!s.EstimateKnown || s.Estimate > s.RTO) }
+func (s serviceRecovery) EstimateOver() bool {
+	return s.RTO > 0 && (!s.EstimateKnown || s.Estimate > s.RTO)
+}
 
 // recoverySources are the sources exposures are exported for.
 var recoverySources = []string{backup.SourceBackup, backup.SourceReplica, backup.SourcePITR}
