@@ -17,7 +17,7 @@ type Console struct {
 	SlackInteractions *prometheus.CounterVec
 }
 
-// NewConsole registers the console's metrics with reg.
+// NewConsole registers the console's metrics with reg (nil: unregistered).
 func NewConsole(reg prometheus.Registerer) *Console {
 	m := &Console{
 		EventClients: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "event_stream_clients",
@@ -28,6 +28,8 @@ func NewConsole(reg prometheus.Registerer) *Console {
 		SlackInteractions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "slack_interactions_total",
 			Help: "Slack button presses by result: decided, refused, invalid."}, []string{"result"}),
 	}
-	reg.MustRegister(m.EventClients, m.SlackMessages, m.SlackInteractions)
+	if reg != nil {
+		reg.MustRegister(m.EventClients, m.SlackMessages, m.SlackInteractions)
+	}
 	return m
 }

@@ -218,6 +218,7 @@ func (a *App) Run(ctx context.Context) error {
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
 		{"event feed", a.web.feed.Run},
+		{"slack app", a.web.runSlack},
 		{"http", a.serveHTTP},
 	}
 	// The components run in an errgroup: the first to fail cancels the
