@@ -22,6 +22,7 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/kubeclient"
+	"github.com/fruitfulplanet/drguard/internal/pitr"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
@@ -52,6 +53,7 @@ type App struct {
 	sched    *detect.Scheduler
 	updates  *remediate.StatusUpdater
 	backups  *backup.Service
+	pitr     *pitr.Poller
 	probes   probe.Env
 	http     *http.Server
 	listener net.Listener
@@ -92,8 +94,9 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	probeMetrics := metrics.NewProbes(reg)
+	objectives := metrics.NewObjectives(reg, cfg.Objectives)
 	backups, err := backup.NewScheduler(backup.Options{Config: cfg, Logger: log.With("component", "backup"),
-		Metrics: metrics.NewBackups(reg, probeMetrics), Journal: st,
+		Metrics: metrics.NewBackups(reg, probeMetrics), Objectives: objectives, Journal: st,
 		Integrity: probe.CheckCopy(cfg, log.With("component", "restore-test"))})
 	if err != nil {
 		_ = st.Close()
@@ -118,7 +121,7 @@ func New(o Options) (*App, error) {
 		Run: func(ctx context.Context, p config.Probe) detect.Result {
 			r := probes.Run(ctx, p)
 			if point, ok := probe.ReplicaRecoveryPoint(p, r); ok {
-				backups.ObserveReplica(p.Target, point) // replica RPO exposure
+				objectives.ObserveReplica(p.Target, point) // replica RPO exposure
 			}
 			return r
 		},
@@ -137,7 +140,7 @@ func New(o Options) (*App, error) {
 	eng, err = remediate.New(remediate.Options{
 		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: metrics.NewRemediation(reg),
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
-		OnResolved: func(in store.Incident) { backups.ObserveIncident(in) },
+		OnResolved: func(in store.Incident) { observeIncident(objectives, in) },
 	})
 	if err != nil {
 		_ = st.Close()
@@ -157,7 +160,7 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	web, err := newWeb(cfg, st, engineAPI{eng}, backups, reg, log)
+	web, err := newWeb(cfg, st, engineAPI{eng}, objectives, reg, log)
 	if err != nil {
 		_ = ln.Close()
 		_ = st.Close()
@@ -172,6 +175,7 @@ func New(o Options) (*App, error) {
 	a := &App{
 		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
 		web: web,
+		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -179,6 +183,16 @@ func New(o Options) (*App, error) {
 	// Event streams never go idle: end them when shutdown begins.
 	a.http.RegisterOnShutdown(web.stream.Close)
 	return a, nil
+}
+
+// observeIncident records a resolved incident's recovery duration in
+// drguard_recovery_duration_seconds{service,scenario}.
+func observeIncident(o *metrics.Objectives, in store.Incident) bool {
+	if in.State != store.IncidentResolved {
+		return false
+	}
+	return o.ObserveIncident(metrics.Incident{Service: in.Labels["service"], Scenario: in.Labels["scenario"],
+		StartsAt: in.StartsAt, FirstSeen: in.FirstSeen, ResolvedAt: in.ResolvedAt})
 }
 
 // BuildActions provisions every registered action once, on the shared
@@ -216,6 +230,7 @@ func (a *App) Run(ctx context.Context) error {
 		{"engine", a.engine.Run},
 		{"probe scheduler", a.sched.Run},
 		{"backups", a.backups.Run},
+		{"pitr", a.pitr.Run},
 		{"status updates", a.updates.Run},
 		{"event feed", a.web.feed.Run},
 		{"slack app", a.web.runSlack},

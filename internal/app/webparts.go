@@ -7,7 +7,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/console"
 	"github.com/fruitfulplanet/drguard/internal/events"
@@ -30,11 +29,11 @@ type webParts struct {
 
 // newWeb builds the console, the event stream over the journal and the
 // Slack app.
-func newWeb(cfg *config.Config, st *store.Store, eng engineAPI, backups *backup.Service, reg prometheus.Registerer, log *slog.Logger) (*webParts, error) {
+func newWeb(cfg *config.Config, st *store.Store, eng engineAPI, objectives *metrics.Objectives, reg prometheus.Registerer, log *slog.Logger) (*webParts, error) {
 	m := metrics.NewConsole(reg)
 	w := &webParts{auth: server.NewAuthenticator(cfg.Auth), feed: events.NewFeed(st, 0)}
 	w.stream = events.NewStream(events.StreamOptions{Feed: w.feed, Logger: log.With("component", "events"), Clients: m.EventClients})
-	con, err := console.New(console.Options{Config: cfg, Auth: w.auth, Engine: eng, Store: st, Recovery: backups,
+	con, err := console.New(console.Options{Config: cfg, Auth: w.auth, Engine: eng, Store: st, Recovery: objectives,
 		Logger: log.With("component", "console")})
 	if err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ func (v *validator) validate() {
 	v.targets()
 	v.probes()
 	v.policies()
+	v.approvers()
 	v.backups()
 	v.notifiers()
 	v.slackUsers()

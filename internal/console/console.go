@@ -44,12 +44,12 @@ type Engine interface {
 	Incident(id string) (store.Incident, []store.Run, error)
 }
 
-// Recovery is where the recovery figures come from: the same state that
+// Recovery is where the recovery figures come from: the state that
 // drguard_rpo_exposure_seconds and drguard_rto_estimate_seconds export
-// (internal/backup's Service).
+// (metrics.Objectives).
 type Recovery interface {
 	Exposure(service, source string) (time.Duration, bool)
-	RTOEstimate(service string) (time.Duration, bool)
+	RTOEstimateOf(service string) (time.Duration, bool)
 }
 
 // Options configure a Console. Config, Auth, Engine and Store are required.

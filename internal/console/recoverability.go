@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/fruitfulplanet/drguard/internal/backup"
+	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
@@ -40,7 +40,7 @@ func (s serviceRecovery) EstimateOver() bool {
 }
 
 // recoverySources are the sources exposures are exported for.
-var recoverySources = []string{backup.SourceBackup, backup.SourceReplica, backup.SourcePITR}
+var recoverySources = []string{metrics.SourceBackup, metrics.SourceReplica, metrics.SourcePITR}
 
 // handleRecoverability shows, per service, the RPO and RTO objectives
 // beside the current exposure per recovery source and the RTO estimate —
@@ -92,7 +92,7 @@ func (c *Console) handleRecoverability(w http.ResponseWriter, r *http.Request, v
 					s.Exposures = append(s.Exposures, exposure{Source: src, Age: d, Over: s.RPO > 0 && d > s.RPO})
 				}
 			}
-			s.Estimate, s.EstimateKnown = rec.RTOEstimate(s.Service)
+			s.Estimate, s.EstimateKnown = rec.RTOEstimateOf(s.Service)
 		}
 		s.Backups = newest(s.Backups, func(b store.BackupRun) time.Time { return b.Start })
 		s.Tests = newest(s.Tests, func(t store.RestoreTestRun) time.Time { return t.Start })

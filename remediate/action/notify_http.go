@@ -84,7 +84,7 @@ func (n *Notifiers) postJSON(ctx context.Context, nc config.Notifier, payload an
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("POST: %s", transportError(err))
+		return fmt.Errorf("POST: %w", transportError(err))
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxNotifyResponseBytes))
