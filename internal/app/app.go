@@ -174,7 +174,7 @@ func New(o Options) (*App, error) {
 	})
 	a := &App{
 		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
-		web: web,
+		web:  web,
 		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,

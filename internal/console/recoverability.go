@@ -5,8 +5,8 @@ import (
 	"sort"
 	"time"
 
-	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // historyShown is how many backups and restore tests each service shows.
