@@ -235,3 +235,22 @@ func TestSlowClientDropped(t *testing.T) {
 	}
 	testharness.Eventually(t, 10*time.Second, "the slow client dropped", func() bool { return clients.n.Load() == 1 })
 }
+
+// TestStreamOutlivesServerTimeouts: a stream served by an http.Server with
+// short read and write timeouts (drguard's are 30 s) still delivers an
+// event journaled after both have passed.
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	st, feed := journal(t)
+	s := NewStream(StreamOptions{Feed: feed, Heartbeat: 50 * time.Millisecond})
+	t.Cleanup(s.Close)
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	stream := testharness.OpenSSE(t, srv.URL, "", nil)
+	time.Sleep(time.Second)
+	audit(t, st, stepEvents("inc-late", 1)...)
+	if e := decode(t, stream.Next(t, 5*time.Second)); e.Incident != "inc-late" {
+		t.Errorf("got %+v", e)
+	}
+}

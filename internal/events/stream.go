@@ -94,6 +94,8 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Add(1)
 		defer c.Add(-1)
 	}
+	// The server's WriteTimeout bounds ordinary responses; a stream lives
+	// on, with a deadline of its own for each write (send).
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
