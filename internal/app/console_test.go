@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
@@ -201,12 +200,4 @@ func TestConsolePagesPassSmokeChecks(t *testing.T) {
 			t.Errorf("%s: %d %v", asset, code, h)
 		}
 	}
-}
-
-// incidentOf returns the incident of an approval as the API shows it.
-func incidentOf(t *testing.T, a *testApp, id string) store.Incident {
-	t.Helper()
-	var d struct{ Incident store.Incident }
-	getJSON(t, a.URL+"/api/v1/incidents/"+id, &d)
-	return d.Incident
 }
