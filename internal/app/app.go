@@ -89,7 +89,7 @@ func New(o Options) (*App, error) {
 	if o.StoragePath != "" {
 		path = o.StoragePath
 	}
-	st, err := store.Open(path)
+	st, err := openJournal(cfg, path)
 	if err != nil {
 		return nil, err
 	}

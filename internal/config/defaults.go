@@ -59,7 +59,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	}
 	setDuration(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	setDuration(&s.SessionLifetime, DefaultSessionLifetime)
-	setString(&c.Storage.Path, DefaultStoragePath)
+	c.Storage.applyDefaults()
 
 	g := &c.Guardrails
 	if g.DestructiveBudget == 0 && !present("guardrails.destructive_budget") {

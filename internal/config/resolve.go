@@ -43,6 +43,7 @@ func (r *resolver) resolveSecrets(c *Config) {
 		}
 	}
 	r.notifierSecrets(c)
+	r.storageSecrets(c)
 	for i := range c.Backups {
 		b := &c.Backups[i]
 		if b.KeyFile != "" {

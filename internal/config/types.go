@@ -98,11 +98,6 @@ type User struct {
 	SlackUserID string `yaml:"slack_user_id" json:"slack_user_id"`
 }
 
-// Storage says where the embedded journal lives.
-type Storage struct {
-	Path string `yaml:"path" json:"path"` // default "data"
-}
-
 // Guardrails are global limits on remediation.
 type Guardrails struct {
 	// DryRun journals and counts what would run and touches nothing.

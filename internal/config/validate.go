@@ -155,9 +155,7 @@ func (v *validator) auth() {
 }
 
 func (v *validator) storageAndGuardrails() {
-	if v.c.Storage.Path == "" {
-		v.ps.errorf("storage.path", "path is required")
-	}
+	v.storage()
 	g := v.c.Guardrails
 	if g.DestructiveBudget < 0 {
 		v.ps.errorf("guardrails.destructive_budget", "must not be negative")

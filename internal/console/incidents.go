@@ -90,7 +90,10 @@ func (c *Console) loadIncident(id string) (incidentData, error) {
 	}
 	d := incidentData{Incident: in}
 	err = c.o.Store.View(func(tx *store.Tx) error {
-		d.Since = tx.LastAuditSeq()
+		var err error
+		if d.Since, err = tx.LastAuditSeq(); err != nil {
+			return err
+		}
 		for _, run := range runs {
 			rv := runView{Run: run}
 			for _, st := range run.Steps {

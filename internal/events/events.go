@@ -151,8 +151,9 @@ func (f *Feed) Run(ctx context.Context) error {
 func (f *Feed) Last() (uint64, error) {
 	var last uint64
 	err := f.store.View(func(tx *store.Tx) error {
-		last = tx.LastAuditSeq()
-		return nil
+		var err error
+		last, err = tx.LastAuditSeq()
+		return err
 	})
 	return last, err
 }

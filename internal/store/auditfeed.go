@@ -13,27 +13,24 @@ import (
 
 // LastAuditSeq returns the sequence of the newest audit entry, 0 when the
 // log is empty.
-func (t *Tx) LastAuditSeq() uint64 {
-	k, _ := t.tx.Bucket(bucketAudit).Cursor().Last()
-	if len(k) != 8 {
-		return 0
+func (t *Tx) LastAuditSeq() (uint64, error) {
+	k, err := t.kv.lastKey(bucketAudit)
+	if err != nil || len(k) != 8 {
+		return 0, err
 	}
-	return binary.BigEndian.Uint64(k)
+	return binary.BigEndian.Uint64(k), nil
 }
 
 // AuditAfter calls fn for every audit entry whose sequence is greater than
-// after, in sequence order, until fn returns false or an error. It seeks to
-// the first entry, so its cost follows what it reads, not the log's length.
+// after, in sequence order, until fn returns false or an error. It starts
+// at the first such entry, so its cost follows what it reads, not the
+// log's length.
 func (t *Tx) AuditAfter(after uint64, fn func(AuditEntry) (bool, error)) error {
-	c := t.tx.Bucket(bucketAudit).Cursor()
-	for k, v := c.Seek(u64(after + 1)); k != nil; k, v = c.Next() {
+	return t.kv.scanFrom(bucketAudit, u64(after+1), func(k, v []byte) (bool, error) {
 		var e AuditEntry
 		if err := json.Unmarshal(v, &e); err != nil {
-			return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
+			return false, fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
 		}
-		if more, err := fn(e); err != nil || !more {
-			return err
-		}
-	}
-	return nil
+		return fn(e)
+	})
 }

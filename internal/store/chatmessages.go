@@ -46,7 +46,7 @@ func (t *Tx) PutChatMessage(m ChatMessage) error {
 
 // DeleteChatMessage removes a message record; a missing one is no error.
 func (t *Tx) DeleteChatMessage(approvalID, notifier string) error {
-	return t.tx.Bucket(bucketChatMessages).Delete(chatMessageKey(approvalID, notifier))
+	return t.kv.del(bucketChatMessages, chatMessageKey(approvalID, notifier))
 }
 
 // ForEachChatMessage calls fn for every message record, by approval.
