@@ -1,18 +1,19 @@
 package console
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/detect"
+	"github.com/fruitfulplanet/drguard/internal/params"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
@@ -45,7 +46,7 @@ var funcs = template.FuncMap{
 	"seconds":  func(s float64) string { return duration(time.Duration(s * float64(time.Second))) },
 	"stepTime": stepTime,
 	"excerpt":  excerpt,
-	"params":   paramLines,
+	"params":   params.Lines,
 	"short":    func(s string) string { return s[:min(len(s), 12)] },
 	"summary": func(in store.Incident) string {
 		return detect.Detection{Labels: in.Labels, Annotations: in.Annotations}.Summary()
@@ -94,36 +95,11 @@ func excerpt(s string) string {
 	return fmt.Sprintf("[%d bytes before]…\n%s", cut, s[cut:])
 }
 
-// paramLines writes rendered parameters one per line, sorted: strings as
-// they are, other values as JSON.
-func paramLines(p map[string]any) string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		v, ok := p[k].(string)
-		if !ok {
-			raw, _ := json.Marshal(p[k])
-			v = string(raw)
-		}
-		fmt.Fprintf(&b, "%s: %s\n", k, v)
-	}
-	return strings.TrimSuffix(b.String(), "\n")
-}
-
 // labelList writes labels as name="value", sorted.
 func labelList(l map[string]string) string {
-	keys := make([]string, 0, len(l))
-	for k := range l {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%q", k, l[k])
+	parts := make([]string, 0, len(l))
+	for _, k := range slices.Sorted(maps.Keys(l)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, l[k]))
 	}
 	return strings.Join(parts, ", ")
 }

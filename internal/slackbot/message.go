@@ -2,12 +2,12 @@ package slackbot
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
+	"github.com/fruitfulplanet/drguard/internal/params"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
@@ -86,7 +86,7 @@ func messageFor(a store.Approval, link string) (string, []slack.Block) {
 			mrkdwn(fmt.Sprintf("*Approvals*\n%d of %d", len(a.Votes), max(a.Required, 1))),
 			mrkdwn("*Parameters hash*\n`" + esc(a.ParamsHash[:min(len(a.ParamsHash), 16)]) + "`"),
 		}, nil),
-		slack.NewSectionBlock(mrkdwn("*Parameters*\n```"+esc(paramLines(a.Params))+"```"), nil, nil),
+		slack.NewSectionBlock(mrkdwn("*Parameters*\n```"+esc(params.Lines(a.Params))+"```"), nil, nil),
 	}
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(status(a)), nil, nil))
 	if a.State == store.ApprovalPending {
@@ -138,21 +138,4 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
-}
-
-// paramLines writes parameters one per line, sorted.
-func paramLines(p map[string]any) string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %v\n", k, p[k])
-	}
-	if b.Len() == 0 {
-		return "(none)"
-	}
-	return strings.TrimSuffix(b.String(), "\n")
 }
