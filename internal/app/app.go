@@ -66,6 +66,8 @@ type App struct {
 	registry   *prometheus.Registry
 	// webConfig is Options.WebConfigFile.
 	webConfig string
+	// web is the console, the event stream and the Slack app.
+	web *webParts
 }
 
 // New opens the journal, builds the engine and binds the listener. The
@@ -185,19 +187,29 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	web, err := newWeb(cfg, st, engineAPI{eng}, objectives, reg, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	srv := server.New(server.Options{
-		Store: st, Engine: engineAPI{eng}, Auth: server.NewAuthenticator(cfg.Auth),
+		Store: st, Engine: engineAPI{eng}, Auth: web.auth,
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg), Role: el.Status,
+		Console: web.console, Events: web.stream, Slack: web.slackHandler(),
 	})
 	a = &App{
 		cfg: cfg, log: log, store: st, engine: eng, elector: el, watchdogs: watchdogs, leaderOnly: lo,
 		sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
+		web:  web,
 		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
 	}
+	// Event streams never go idle: end them when shutdown begins.
+	a.http.RegisterOnShutdown(web.stream.Close)
 	return a, nil
 }
 
@@ -242,6 +254,7 @@ func (a *App) Run(ctx context.Context) error {
 	}{
 		{"election", a.elector.Run},
 		{"pitr", a.pitr.Run},
+		{"event feed", a.web.feed.Run},
 		{"http", a.serveHTTP},
 	}
 	// The components run in an errgroup: the first to fail cancels the

@@ -17,8 +17,9 @@ import (
 // lead runs the leader-only components for one term of lease l: the
 // remediation engine (outbox, steps, approval expiry, corroboration), the
 // probe scheduler and the watchdog monitor (which raise detections), the
-// backup scheduler (backups, retention, restore tests) and the status
-// updates. Every journal write they make is fenced by l. The first to fail
+// backup scheduler (backups, retention, restore tests), the status
+// updates and the Slack app's reconciliation (approval requests posted
+// once, not once per replica; every replica takes Slack's button presses). Every journal write they make is fenced by l. The first to fail
 // ends the term; the elector ends it when the lease is lost.
 func (a *App) lead(ctx context.Context, l store.Lease) error {
 	components := []struct {
@@ -30,6 +31,7 @@ func (a *App) lead(ctx context.Context, l store.Lease) error {
 		{"watchdogs", a.watchdogs.Run},
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
+		{"slack app", a.web.runSlack},
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range components {

@@ -21,6 +21,7 @@ type resolver struct {
 
 // resolveSecrets resolves every secret and file reference of c.
 func (r *resolver) resolveSecrets(c *Config) {
+	r.secret("server", "session_key", &c.Server.SessionKey, &c.Server.SessionKeyFile)
 	wh := &c.Auth.Webhook
 	r.secret("auth.webhook", "bearer_token", &wh.BearerToken, &wh.BearerTokenFile)
 	if ba := wh.BasicAuth; ba != nil {

@@ -36,6 +36,7 @@ func (v *validator) validate() {
 	v.backups()
 	v.notifiers()
 	v.watchdogs()
+	v.slackUsers()
 }
 
 // name checks that an item has a name not used before by its kind.
@@ -78,6 +79,14 @@ func (v *validator) server() {
 		v.absoluteURL("server.external_url", s.ExternalURL, "http", "https")
 	}
 	v.positive("server.shutdown_timeout", s.ShutdownTimeout)
+	v.positive("server.session_lifetime", s.SessionLifetime)
+	if n := len(s.SessionKey.Reveal()); s.SessionKey != "" && n < MinSessionKeyBytes {
+		key := "server.session_key"
+		if s.SessionKeyFile != "" {
+			key += "_file"
+		}
+		v.ps.errorf(key, "the session key is %d bytes long; use at least %d random bytes (e.g. openssl rand -hex 32)", n, MinSessionKeyBytes)
+	}
 }
 
 // absoluteURL checks that raw is an absolute URL with one of the schemes.

@@ -59,6 +59,11 @@ type kv interface {
 	// scanBefore calls fn for every key below before (every key when
 	// before is nil), in reverse key order, until fn returns false.
 	scanBefore(bucket, before []byte, fn func(key, value []byte) (bool, error)) error
+	// scanFrom calls fn for every key at or after from, in key order,
+	// until fn returns false.
+	scanFrom(bucket, from []byte, fn func(key, value []byte) (bool, error)) error
+	// lastKey returns the bucket's greatest key, nil when it is empty.
+	lastKey(bucket []byte) ([]byte, error)
 	count(bucket []byte) (int, error)
 	// ackAlert removes an alert from the outbox. It fails with
 	// ErrAlreadyAcked when another transaction already did.

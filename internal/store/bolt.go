@@ -214,17 +214,35 @@ func (k *boltKV) nextSeq(bucket []byte) (uint64, error) {
 }
 
 func (k *boltKV) scan(bucket, prefix []byte, fn func(key, value []byte) error) error {
+	return k.scanFrom(bucket, prefix, func(key, value []byte) (bool, error) {
+		if !bytes.HasPrefix(key, prefix) {
+			return false, nil
+		}
+		return true, fn(key, value)
+	})
+}
+
+func (k *boltKV) scanFrom(bucket, from []byte, fn func(key, value []byte) (bool, error)) error {
 	b, err := k.bucket(bucket)
 	if err != nil {
 		return err
 	}
 	c := b.Cursor()
-	for key, v := c.Seek(prefix); key != nil && bytes.HasPrefix(key, prefix); key, v = c.Next() {
-		if err := fn(key, v); err != nil {
+	for key, v := c.Seek(from); key != nil; key, v = c.Next() {
+		if more, err := fn(key, v); err != nil || !more {
 			return err
 		}
 	}
 	return nil
+}
+
+func (k *boltKV) lastKey(bucket []byte) ([]byte, error) {
+	b, err := k.bucket(bucket)
+	if err != nil {
+		return nil, err
+	}
+	key, _ := b.Cursor().Last()
+	return key, nil
 }
 
 func (k *boltKV) scanBefore(bucket, before []byte, fn func(key, value []byte) (bool, error)) error {

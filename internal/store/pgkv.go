@@ -106,18 +106,37 @@ const scanPage = 500
 
 // scan visits the records whose keys start with prefix, in key order.
 func (k *pgKV) scan(bucket, prefix []byte, fn func(key, value []byte) error) error {
+	return k.scanFrom(bucket, prefix, func(key, value []byte) (bool, error) {
+		if !bytes.HasPrefix(key, prefix) {
+			return false, nil
+		}
+		return true, fn(key, value)
+	})
+}
+
+// scanFrom visits the records whose keys sort at or after from, in key
+// order.
+func (k *pgKV) scanFrom(bucket, from []byte, fn func(key, value []byte) (bool, error)) error {
 	if err := k.flush(); err != nil {
 		return err
 	}
 	// A nil slice would be NULL, which compares with nothing.
-	from := append([]byte{}, prefix...)
+	from = append([]byte{}, from...)
 	return k.paged("SELECT key, value FROM journal_records WHERE bucket = $1 AND ($2::bytea IS NULL OR key > $2) AND key >= $4 ORDER BY key LIMIT $3",
-		bucket, nil, func(key, value []byte) (bool, error) {
-			if !bytes.HasPrefix(key, prefix) {
-				return false, nil
-			}
-			return true, fn(key, value)
-		}, from)
+		bucket, nil, fn, from)
+}
+
+// lastKey returns the greatest key of bucket, nil when it has none.
+func (k *pgKV) lastKey(bucket []byte) ([]byte, error) {
+	if err := k.flush(); err != nil {
+		return nil, err
+	}
+	var key []byte
+	err := k.tx.QueryRow(k.ctx, "SELECT key FROM journal_records WHERE bucket = $1 ORDER BY key DESC LIMIT 1", string(bucket)).Scan(&key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return key, err
 }
 
 // scanBefore visits the records whose keys sort before before, newest
