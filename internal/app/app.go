@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/probe"
@@ -248,27 +247,15 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 func (a *App) Run(ctx context.Context) error {
 	a.log.Info("drguard serving", "address", a.Addr(), "version", Version, "holder", a.elector.Holder())
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	components := []struct {
-		name string
-		run  func(context.Context) error
-	}{
+	// The components run in an errgroup: the first to fail cancels the
+	// group's context, which starts the shutdown below; Wait returns that
+	// first error once every component has returned.
+	g, gctx := startAll(engCtx, []component{
 		{"election", a.elector.Run},
 		{"pitr", a.pitr.Run},
 		{"event feed", a.web.feed.Run},
 		{"http", a.serveHTTP},
-	}
-	// The components run in an errgroup: the first to fail cancels the
-	// group's context, which starts the shutdown below; Wait returns that
-	// first error once every component has returned.
-	g, gctx := errgroup.WithContext(engCtx)
-	for _, c := range components {
-		g.Go(func() error {
-			if err := c.run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			return nil
-		})
-	}
+	})
 	select {
 	case <-ctx.Done():
 	case <-gctx.Done():

@@ -10,19 +10,6 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
-// haPartitionStep runs long enough to outlive a partition: it ends after
-// the old leader's term, and its outcome is the old leader's late write.
-const haPartitionStep = `
-policies:
-  - name: slow
-    matchers: ['alertname="HASlow"']
-    steps:
-      - name: work
-        action: exec
-        params:
-          argv: ["sh", "-c", 'mkdir "$0.started" && sleep 7 && mkdir "$0.done"', "%s/{{ .Labels.target }}"]
-`
-
 // TestHAPartitionFromTheJournal cuts the network between the leader and
 // the journal (a TCP proxy, toxiproxy as a library) while its step runs:
 // the old leader stops leading before its lease expires; a follower takes
@@ -31,7 +18,9 @@ policies:
 // old leader's step ends and its late write of the outcome is refused by
 // the epoch (drguard_fenced_writes_total); no step runs twice.
 func TestHAPartitionFromTheJournal(t *testing.T) {
-	c := newHACluster(t, haPartitionStep)
+	// The step outlives the partition: it ends after the old leader's
+	// term, and its outcome is the old leader's late write.
+	c := newHACluster(t, haSlowStep(7))
 	u, err := url.Parse(c.dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,9 +9,11 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
-// haSlowStep is a policy whose one step marks its start, takes a while,
-// then marks its end: a step that a kill catches running.
-const haSlowStep = `
+// haSlowStep is a policy whose one step marks its start, sleeps for
+// seconds, then marks its end: a step that a kill or a partition catches
+// running. Its one verb is the directory of marks.
+func haSlowStep(seconds int) string {
+	return fmt.Sprintf(`
 policies:
   - name: slow
     matchers: ['alertname="HASlow"']
@@ -18,8 +21,9 @@ policies:
       - name: work
         action: exec
         params:
-          argv: ["sh", "-c", 'mkdir "$0.started" && sleep 4 && mkdir "$0.done"', "%s/{{ .Labels.target }}"]
-`
+          argv: ["sh", "-c", 'mkdir "$0.started" && sleep %d && mkdir "$0.done"', "%%s/{{ .Labels.target }}"]
+`, seconds)
+}
 
 // TestHAFailoverOnKill9 runs two, then three, replicas on one PostgreSQL
 // journal: exactly one leads; a follower takes a webhook whose step the
@@ -30,7 +34,7 @@ policies:
 func TestHAFailoverOnKill9(t *testing.T) {
 	for _, n := range []int{2, 3} {
 		t.Run(map[int]string{2: "two replicas", 3: "three replicas"}[n], func(t *testing.T) {
-			c := newHACluster(t, haSlowStep)
+			c := newHACluster(t, haSlowStep(4))
 			for i := range n {
 				c.start(i, "")
 			}

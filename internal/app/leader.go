@@ -22,19 +22,28 @@ import (
 // once, not once per replica; every replica takes Slack's button presses). Every journal write they make is fenced by l. The first to fail
 // ends the term; the elector ends it when the lease is lost.
 func (a *App) lead(ctx context.Context, l store.Lease) error {
-	components := []struct {
-		name string
-		run  func(context.Context) error
-	}{
+	g, _ := startAll(ctx, []component{
 		{"engine", func(ctx context.Context) error { return a.engine.Lead(ctx, &l) }},
 		{"probe scheduler", a.sched.Run},
 		{"watchdogs", a.watchdogs.Run},
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
 		{"slack app", a.web.runSlack},
-	}
+	})
+	return g.Wait()
+}
+
+// component is a part of the daemon that runs until its context ends.
+type component struct {
+	name string
+	run  func(context.Context) error
+}
+
+// startAll runs the components in an errgroup: the first to fail cancels
+// the group's context (returned), and Wait returns its error, named.
+func startAll(ctx context.Context, cs []component) (*errgroup.Group, context.Context) {
 	g, gctx := errgroup.WithContext(ctx)
-	for _, c := range components {
+	for _, c := range cs {
 		g.Go(func() error {
 			if err := c.run(gctx); err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
@@ -42,7 +51,7 @@ func (a *App) lead(ctx context.Context, l store.Lease) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	return g, gctx
 }
 
 // leaderOnlyMetrics are the metrics that only the leader keeps current;

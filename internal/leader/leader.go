@@ -37,11 +37,8 @@ import (
 // replica that does not lead.
 var ErrNotLeader = errors.New("this replica is not the leader")
 
-// Reasons a term ends, as context causes.
-var (
-	errDeadline = errors.New("the lease was not renewed within renew_deadline")
-	errShutdown = errors.New("shutting down")
-)
+// errDeadline ends a term whose lease was not renewed in time.
+var errDeadline = errors.New("the lease was not renewed within renew_deadline")
 
 // releaseTimeout bounds releasing the lease at the end of a term.
 const releaseTimeout = 2 * time.Second
