@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,15 @@ func TestHAApprovalsOnFollowers(t *testing.T) {
 	c.start(1, "")
 	lead := c.waitLeader(20 * time.Second)
 	follower := c.follower(lead)
+	// A follower is ready: it takes webhooks, serves the API and records
+	// decisions; /readyz says whom it follows.
+	code, body := do(t, http.MethodGet, c.replicas[follower].URL+"/readyz", "", nil)
+	if code != http.StatusOK || !strings.Contains(string(body), "follower of ") {
+		t.Errorf("a follower's /readyz: %d %s, want 200 naming the leader it follows", code, body)
+	}
+	if code, body := do(t, http.MethodGet, c.replicas[lead].URL+"/readyz", "", nil); code != http.StatusOK || !strings.Contains(string(body), "leader (epoch ") {
+		t.Errorf("the leader's /readyz: %d %s", code, body)
+	}
 	pending := func(target string) string {
 		var id string
 		testharness.Eventually(t, 15*time.Second, "an approval for "+target, func() bool {
@@ -53,7 +63,7 @@ func TestHAApprovalsOnFollowers(t *testing.T) {
 	}
 
 	id := pending("one")
-	code, body := do(t, http.MethodPost, c.replicas[follower].URL+"/remediate/"+id+"/approve", approverToken, []byte(`{"comment":"from a follower"}`))
+	code, body = do(t, http.MethodPost, c.replicas[follower].URL+"/remediate/"+id+"/approve", approverToken, []byte(`{"comment":"from a follower"}`))
 	if code != http.StatusOK {
 		t.Fatalf("approve on the follower: %d %s", code, body)
 	}
