@@ -22,7 +22,19 @@ const (
 	PrometheusRulePath = "deploy/base/prometheusrule.yaml"
 	ConfigPath         = "deploy/base/drguard.yaml"
 	ExampleConfigPath  = "deploy/examples/drguard.yaml"
+	// HAConfigPath is the HA overlay's configuration: the example's, on
+	// the PostgreSQL journal.
+	HAConfigPath = "deploy/overlays/ha/drguard.yaml"
 )
+
+// haStorage is the storage section of the HA overlay's configuration.
+const haStorage = `storage:
+  type: postgres # shared by the replicas, which elect one leader
+  # A database of its own, outside the primary region (drguard check
+  # refuses a guarded one); journal.dsn in the Secret drguard-secrets.
+  dsn_file: secrets/journal.dsn
+  lease: {ttl: 20s, renew_interval: 5s, renew_deadline: 15s} # the defaults
+`
 
 // Generate returns the content of every generated file by its path relative
 // to root, the repository root.
@@ -35,9 +47,32 @@ func Generate(root string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := append([]byte("# Generated from "+ExampleConfigPath+" by `go run ./deploy/gen`. DO NOT EDIT.\n"+
-		"# In the pod the secrets/ directory beside this file is the Secret drguard-secrets.\n"), example...)
-	return map[string][]byte{PrometheusRulePath: pr, ConfigPath: cfg}, nil
+	header := "# Generated from " + ExampleConfigPath + " by `go run ./deploy/gen`. DO NOT EDIT.\n" +
+		"# In the pod the secrets/ directory beside this file is the Secret drguard-secrets.\n"
+	cfg := append([]byte(header), example...)
+	ha, err := withStorage(example, haStorage)
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{PrometheusRulePath: pr, ConfigPath: cfg,
+		HAConfigPath: append([]byte(header+"# The storage section is the PostgreSQL journal's.\n"), ha...)}, nil
+}
+
+// withStorage replaces the top-level storage section of a configuration
+// (from its key to the next blank line) with storage.
+func withStorage(cfg []byte, storage string) ([]byte, error) {
+	start := bytes.Index(cfg, []byte("\nstorage:\n"))
+	if start < 0 {
+		return nil, fmt.Errorf("%s has no top-level storage section", ExampleConfigPath)
+	}
+	start++
+	end := bytes.Index(cfg[start:], []byte("\n\n"))
+	if end < 0 {
+		return nil, fmt.Errorf("%s: the storage section does not end with a blank line", ExampleConfigPath)
+	}
+	out := append([]byte{}, cfg[:start]...)
+	out = append(out, storage...)
+	return append(out, cfg[start+end+1:]...), nil
 }
 
 // PrometheusRule returns a monitoring.coreos.com/v1 PrometheusRule whose

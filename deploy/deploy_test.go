@@ -52,11 +52,14 @@ type object struct {
 }
 
 // rendered renders the base and splits it into objects by kind/name.
-func rendered(t *testing.T) map[string]object {
+func rendered(t *testing.T) map[string]object { return renderedPath(t, BasePath) }
+
+// renderedPath renders a kustomization and splits it into objects.
+func renderedPath(t *testing.T, path string) map[string]object {
 	t.Helper()
-	out, err := Render("..")
+	out, err := RenderPath("..", path)
 	if err != nil {
-		t.Fatalf("kustomize build deploy/base: %v", err)
+		t.Fatalf("kustomize build %s: %v", path, err)
 	}
 	objs := map[string]object{}
 	dec := yaml.NewDecoder(bytes.NewReader(out))

@@ -71,8 +71,10 @@ func (t *txn) requestApproval(run *store.Run, inc *store.Incident, st *store.Ste
 // has as many as it requires, from different people. Concurrent decisions
 // are serialised by the journal: exactly one completes the approval.
 //
-// Before deciding, the outbox is processed, so that a resolution of the
-// alert acknowledged before the decision is seen. Decide returns
+// Before deciding, the leader processes the outbox, so that a resolution
+// of the alert acknowledged before the decision is seen; any replica
+// records decisions, and the leader processes the outbox again before the
+// approved step starts. Decide returns
 // ErrNotFound for an unknown id; ErrConflict when the approval is no longer
 // pending (decided, expired — it is marked so when past its expiry — or
 // obsolete, which it becomes here when its alert has resolved), or no
@@ -89,12 +91,16 @@ func (e *Engine) Decide(ctx context.Context, approvalID string, d Decision) (sto
 	if d.Actor == "" || d.Actor == systemActor {
 		return store.Approval{}, fmt.Errorf("%w: a decision needs a person as its actor", ErrForbidden)
 	}
-	if err := e.catchUp(ctx); err != nil {
-		return store.Approval{}, fmt.Errorf("processing the outbox before the decision: %w", err)
+	if e.Leading() {
+		// On a follower the leader catches up before the step starts.
+		err := e.catchUp(ctx)
+		if err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, store.ErrFenced) {
+			return store.Approval{}, fmt.Errorf("processing the outbox before the decision: %w", err)
+		}
 	}
 	var out store.Approval
 	var verdict error
-	err := e.update(func(t *txn) error {
+	err := e.record(func(t *txn) error {
 		var err error
 		out, verdict, err = t.decide(approvalID, d)
 		return err
@@ -355,7 +361,7 @@ func (e *Engine) SetPaused(ctx context.Context, paused bool, actor, remote strin
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return e.update(func(t *txn) error {
+	return e.record(func(t *txn) error {
 		s, err := t.tx.Settings()
 		if err != nil {
 			return err
@@ -375,7 +381,9 @@ func (e *Engine) SetPaused(ctx context.Context, paused bool, actor, remote strin
 			v = 1
 		}
 		t.fx.add(func() {
-			e.m.Paused.Set(v)
+			if e.Leading() { // followers export no leader-only gauge
+				e.m.Paused.Set(v)
+			}
 			e.log.Warn("remediation kill switch changed", "paused", paused, "actor", actor, "remote", remote)
 		})
 		return t.audit(actor, act, "remediation", remote, nil)

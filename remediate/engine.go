@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -57,6 +56,9 @@ type Options struct {
 	// OnResolved, when set, is called after an incident's resolution is
 	// committed (recovery-duration metrics). It must not block.
 	OnResolved func(store.Incident)
+	// OnFenced, when set, is called when a write fenced by lease was
+	// refused (store.ErrFenced): another replica leads. It must not block.
+	OnFenced func(lease store.Lease, err error)
 }
 
 // Engine is the remediation engine: an outbox processor and an approval
@@ -90,8 +92,19 @@ type Engine struct {
 	// onResolved is called after an incident's resolution is committed.
 	onResolved func(store.Incident)
 
-	// queue holds the IDs of runs to advance; see queue.go.
-	queue workqueue.TypedRateLimitingInterface[string]
+	// term is the leadership term the engine serves, nil while it does
+	// not lead (terms.go).
+	term atomic.Pointer[term]
+	// stepCtx is the context of steps' actions: steps outlive the term
+	// that started them, and end at Shutdown.
+	stepCtx   context.Context
+	stopSteps context.CancelFunc
+	onFenced  func(store.Lease, error)
+	// watchdogs recognises the notifications of dead-man switches.
+	watchdogs *detect.Watchdogs
+	// corroborating is whether a policy needs corroboration: the journal
+	// then indexes firing incidents (corroborate.go).
+	corroborating bool
 	// executing is the runs whose step runs in this process, and
 	// unrecorded the outcomes of steps whose completion could not be
 	// journaled yet (retried from the queue).
@@ -104,10 +117,6 @@ type Engine struct {
 	wg   sync.WaitGroup
 
 	writer writer
-	ran    atomic.Bool // Run was called
-
-	recoverOnce sync.Once
-	recoverErr  error
 }
 
 // settle is how long intake must stay quiet before the engine reads the
@@ -157,8 +166,7 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		store: o.Store, cfg: o.Config, actions: o.Actions, verifier: o.Verifier,
 		m: o.Metrics, log: o.Logger, now: o.Now, tick: time.Second, approvalSettle: approvalSettle,
-		wake: make(chan struct{}, 1), failures: map[uint64]int{}, onResolved: o.OnResolved,
-		queue:     newRunQueue(),
+		wake: make(chan struct{}, 1), failures: map[uint64]int{}, onResolved: o.OnResolved, onFenced: o.OnFenced,
 		executing: map[string]bool{}, unrecorded: map[string]*outcome{}, held: map[string]time.Time{},
 	}
 	if e.m == nil {
@@ -170,6 +178,7 @@ func New(o Options) (*Engine, error) {
 	if e.now == nil {
 		e.now = time.Now
 	}
+	e.stepCtx, e.stopSteps = context.WithCancel(context.Background())
 	switch {
 	case o.DryRun:
 		e.dryRun, e.dryRunWhy = true, "dry run: drguard started with --dry-run"
@@ -177,6 +186,11 @@ func New(o Options) (*Engine, error) {
 		e.dryRun, e.dryRunWhy = true, "dry run: guardrails.dry_run is on"
 	}
 	var errs []error
+	wd, err := detect.CompileWatchdogs(o.Config.Watchdogs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	e.watchdogs = wd
 	for i := range o.Config.Policies {
 		p, err := compilePolicy(o.Config.Policies[i], o.Config.Auth.FourEyes, o.Actions)
 		if err != nil {
@@ -184,6 +198,7 @@ func New(o Options) (*Engine, error) {
 			continue
 		}
 		e.policies = append(e.policies, p)
+		e.corroborating = e.corroborating || p.requires != nil
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -200,53 +215,9 @@ func (e *Engine) Wake() {
 	}
 }
 
-// Recover records the steps a previous process left running as
-// interrupted (re-running those whose action is idempotent) and sets the
-// gauges from the journal. It does the work once; Run calls it when it has
-// not been called. A daemon calls it before it serves, so that nothing
-// new is accepted before the journal is consistent.
-func (e *Engine) Recover() error {
-	e.recoverOnce.Do(func() {
-		if err := e.recover(); err != nil {
-			e.recoverErr = fmt.Errorf("recover journal: %w", err)
-		}
-	})
-	return e.recoverErr
-}
-
-// Run recovers from a previous crash, starts the workers, then processes
-// the outbox and expires approvals until ctx ends. It then drains the
-// queue, waits for in-flight steps to stop (their contexts end with ctx;
-// they stay journaled running, and the next start records them
-// interrupted) and returns nil. Run is called once per Engine.
-func (e *Engine) Run(ctx context.Context) error {
-	if !e.ran.CompareAndSwap(false, true) {
-		return errors.New("remediate: Run called twice on one Engine")
-	}
-	if err := e.Recover(); err != nil {
-		return err
-	}
-	stopWorkers := e.startWorkers(ctx)
-	defer stopWorkers()
-	t := time.NewTicker(e.tick)
-	defer t.Stop()
-	for {
-		e.cycle(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-e.wake:
-			if !e.settleBurst(ctx) {
-				return nil
-			}
-		case <-t.C:
-		}
-	}
-}
-
 // cycle is one pass of the engine's loops. Errors are logged and retried
 // on the next pass: the journal holds all the state.
-func (e *Engine) cycle(ctx context.Context) {
+func (e *Engine) cycle(ctx context.Context, tm *term) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -256,7 +227,10 @@ func (e *Engine) cycle(ctx context.Context) {
 	if err := e.expireApprovals(); err != nil {
 		e.log.Error("expiring approvals failed; will retry", "err", err)
 	}
-	if err := e.resync(); err != nil {
+	if err := e.expireAwaiting(); err != nil {
+		e.log.Error("ending waits for corroboration failed; will retry", "err", err)
+	}
+	if err := e.resync(tm); err != nil {
 		e.log.Error("reading active runs failed; will retry", "err", err)
 	}
 }

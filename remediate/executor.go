@@ -17,6 +17,9 @@ type startedStep struct {
 	run      store.Run
 	index    int
 	previous map[string]map[string]any
+	// tm is the term that started the step: its writes are fenced by
+	// that term's lease.
+	tm *term
 }
 
 // outcome is what executing a step gave: the action's outcome, its error
@@ -26,6 +29,7 @@ type outcome struct {
 	out   action.Outcome
 	err   error
 	ended time.Time
+	tm    *term
 }
 
 // nextStep is the first step of run that is not settled: pending,
@@ -243,7 +247,7 @@ func (t *txn) previousResults(run *store.Run) (map[string]map[string]any, error)
 func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 	run, st := n.run, n.run.Steps[n.index]
 	log := e.log.With("run", run.ID, "policy", run.Policy, "step", st.Name, "action", st.Action)
-	o := &outcome{index: n.index}
+	o := &outcome{index: n.index, tm: n.tm}
 	act, ok := e.actions[st.Action]
 	if !ok {
 		o.err = fmt.Errorf("action %q is not available", st.Action)
@@ -266,7 +270,7 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 		return nil
 	}
 	if o.err == nil && st.Verify != nil {
-		if jerr := e.noteVerifying(run.ID, n.index, o.out); jerr != nil {
+		if jerr := e.noteVerifying(n.tm, run.ID, n.index, o.out); jerr != nil {
 			log.Error("journaling step output failed", "err", jerr)
 		}
 		o.err = e.verify(ctx, st.Verify, run.Labels)
@@ -281,8 +285,8 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 
 // noteVerifying journals an action's output before a possibly long
 // verification.
-func (e *Engine) noteVerifying(runID string, i int, out action.Outcome) error {
-	return e.update(func(t *txn) error {
+func (e *Engine) noteVerifying(tm *term, runID string, i int, out action.Outcome) error {
+	return e.updateIn(tm, false, func(t *txn) error {
 		run, err := t.tx.Run(runID)
 		if err != nil {
 			return err
@@ -294,12 +298,12 @@ func (e *Engine) noteVerifying(runID string, i int, out action.Outcome) error {
 	})
 }
 
-// complete journals a step's outcome ahead of other transactions, applies
-// its on_failure, ends the run when that was its last step, and reports
-// whether the run is still active.
-func (e *Engine) complete(runID string, o *outcome) (bool, error) {
+// complete journals a step's outcome ahead of other transactions, in the
+// term that started the step, applies its on_failure, ends the run when
+// that was its last step, and reports whether the run is still active.
+func (e *Engine) complete(tm *term, runID string, o *outcome) (bool, error) {
 	active := false
-	err := e.updateUrgent(func(t *txn) error {
+	err := e.updateIn(tm, true, func(t *txn) error {
 		run, err := t.tx.Run(runID)
 		if err != nil {
 			return err

@@ -120,6 +120,14 @@ func (h *harness) stop() {
 	h.cancel = nil
 }
 
+// idle stops Run's loops but leaves the engine leading, as a single
+// process is between two ticks: tests then call its steps one by one.
+func (h *harness) idle() {
+	h.t.Helper()
+	h.stop()
+	h.eng.term.Store(&term{queue: newRunQueue()})
+}
+
 func (h *harness) close() {
 	h.stop()
 	if h.store != nil {

@@ -24,7 +24,10 @@ const (
 // txn is one journal transaction with the engine's helpers: the clock of
 // the transaction, the effects to apply after commit, timeline and audit.
 type txn struct {
-	e   *Engine
+	e *Engine
+	// tm is the term whose write this is; nil for a write any replica
+	// makes.
+	tm  *term
 	tx  *store.Tx
 	fx  *effects
 	now time.Time
@@ -52,8 +55,17 @@ func (t *txn) count(run *store.Run, st *store.Step, result string) {
 	t.fx.add(func() { t.e.m.Steps.WithLabelValues(policy, act, result).Inc() })
 }
 
-// enqueue queues a run for the workers once the transaction commits.
-func (t *txn) enqueue(runID string) { t.fx.add(func() { t.e.queue.Add(runID) }) }
+// enqueue queues a run for the workers of the transaction's term once the
+// transaction commits.
+func (t *txn) enqueue(runID string) {
+	tm := t.tm
+	if tm == nil {
+		tm = t.e.term.Load()
+	}
+	if tm != nil {
+		t.fx.add(func() { tm.queue.Add(runID) })
+	}
+}
 
 // runDetail is the audit detail common to a run's entries, with extra
 // key, value pairs; empty values are left out.

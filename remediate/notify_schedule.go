@@ -35,7 +35,12 @@ const (
 
 // StatusUpdaterOptions configure a StatusUpdater.
 type StatusUpdaterOptions struct {
-	Store  *store.Store
+	Store *store.Store
+	// Journal records deliveries; nil means Store. The daemon passes the
+	// leader's fenced journal.
+	Journal interface {
+		Update(fn func(*store.Tx) error) error
+	}
 	Config *config.Config
 	// Notifiers delivers notices; nil builds them from Config.
 	Notifiers *action.Notifiers
@@ -90,6 +95,9 @@ func NewStatusUpdater(o StatusUpdaterOptions) (*StatusUpdater, error) {
 	}
 	if o.ResolvedWithin <= 0 {
 		o.ResolvedWithin = DefaultResolvedWithin
+	}
+	if o.Journal == nil {
+		o.Journal = o.Store
 	}
 	u := &StatusUpdater{o: o, log: o.Logger, failed: map[string]time.Time{}}
 	if u.log == nil {
@@ -278,7 +286,7 @@ func (u *StatusUpdater) deliver(ctx context.Context, v incidentView, n scheduled
 	if notice.Resolved {
 		kind, msg = EventResolutionNotice, fmt.Sprintf("notifier %s: resolution message sent", n.cfg.Name)
 	}
-	err := u.o.Store.Update(func(tx *store.Tx) error {
+	err := u.o.Journal.Update(func(tx *store.Tx) error {
 		in, err := tx.Incident(v.inc.ID)
 		if err != nil {
 			return err

@@ -18,6 +18,10 @@ type policy struct {
 	cfg      config.Policy
 	matchers []*labels.Matcher
 	steps    []stepPlan
+	// requires are the matcher sets of corroborate.requires; window is
+	// corroborate.window. Without corroborate, requires is nil.
+	requires [][]*labels.Matcher
+	window   time.Duration
 }
 
 // stepPlan is one configured step, ready to be copied into a run.
@@ -54,6 +58,20 @@ func compilePolicy(p config.Policy, fourEyes bool, actions map[string]action.Act
 			continue
 		}
 		cp.matchers = append(cp.matchers, ms...)
+	}
+	if c := p.Corroborate; c != nil {
+		cp.window = time.Duration(c.Window)
+		for _, s := range c.Requires {
+			ms, err := labels.ParseMatchers(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("policy %q: corroborate: matchers %q: %w", p.Name, s, err))
+				continue
+			}
+			cp.requires = append(cp.requires, ms)
+		}
+		if cp.window <= 0 || len(cp.requires) == 0 {
+			errs = append(errs, fmt.Errorf("policy %q: corroborate needs a window and matchers", p.Name))
+		}
 	}
 	if len(p.Steps) == 0 {
 		errs = append(errs, fmt.Errorf("policy %q: no steps", p.Name))
@@ -121,8 +139,11 @@ func compileStep(policyName string, s config.Step, fourEyes bool, actions map[st
 
 // matches reports whether every matcher matches the labels. An absent
 // label matches as the empty string, as in Alertmanager routes.
-func (p *policy) matches(ls map[string]string) bool {
-	for _, m := range p.matchers {
+func (p *policy) matches(ls map[string]string) bool { return matchAll(p.matchers, ls) }
+
+// matchAll reports whether every matcher matches the labels.
+func matchAll(ms []*labels.Matcher, ls map[string]string) bool {
+	for _, m := range ms {
 		if !m.Matches(ls[m.Name]) {
 			return false
 		}

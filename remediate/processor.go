@@ -92,12 +92,21 @@ func (e *Engine) processBatch() (int, time.Time, error) {
 	if err == nil {
 		return len(alerts), last, nil
 	}
+	if errors.Is(err, store.ErrFenced) || errors.Is(err, ErrNotLeader) {
+		return 0, last, err
+	}
 	e.log.Warn("outbox batch failed; processing alerts one at a time", "err", err)
 	for _, a := range alerts {
 		err := e.update(func(t *txn) error { return t.processAlert(a) })
-		if err == nil {
+		if err == nil || errors.Is(err, store.ErrAlreadyAcked) {
+			if err != nil {
+				e.log.Warn("alert already processed by another transaction; skipped", "seq", a.Seq, "fingerprint", a.Fingerprint)
+			}
 			delete(e.failures, a.Seq)
 			continue
+		}
+		if errors.Is(err, store.ErrFenced) || errors.Is(err, ErrNotLeader) {
+			return 0, last, err
 		}
 		e.failures[a.Seq]++
 		if e.failures[a.Seq] < maxAlertAttempts {
@@ -133,6 +142,9 @@ func (t *txn) processAlert(a store.Alert) error {
 	seen := a.ReceivedAt.UTC()
 	if seen.IsZero() {
 		seen = t.now
+	}
+	if name, ok := t.e.watchdogs.Match(a.Labels); ok && a.Source == string(detect.SourceAlertmanager) {
+		return t.heartbeat(name, a, seen)
 	}
 	key := detect.Key(a.Fingerprint, a.StartsAt)
 	inc, err := t.tx.IncidentByKey(key)
@@ -202,16 +214,46 @@ func (t *txn) openIncident(a store.Alert, key string, seen time.Time) error {
 			continue
 		}
 		matched++
-		run, err := t.planRun(p, &inc, summary, systemActor)
+		run, err := t.openRun(p, &inc, summary)
 		if err != nil {
 			return fmt.Errorf("policy %q: %w", p.cfg.Name, err)
 		}
-		inc.RunIDs = append(inc.RunIDs, run.ID)
+		if run != nil {
+			inc.RunIDs = append(inc.RunIDs, run.ID)
+		}
 	}
 	if matched == 0 {
 		t.event(&inc, "no_match", "no policy matches this alert; nothing to run", "", "")
 	}
+	if t.e.corroborating {
+		if err := t.indexFiring(&inc); err != nil {
+			return err
+		}
+	}
 	return t.tx.PutIncident(&inc)
+}
+
+// heartbeat records a notification of a watchdog: it moves the watchdog's
+// last-seen time, and opens nothing. A resolved notification (the
+// region's Prometheus stopped sending it) is no heartbeat.
+func (t *txn) heartbeat(name string, a store.Alert, seen time.Time) error {
+	if a.Status == string(detect.StatusResolved) {
+		log := t.e.log
+		t.fx.add(func() { log.Warn("the watchdog resolved: its source stopped sending it", "watchdog", name) })
+		return t.tx.AckAlert(a.Seq)
+	}
+	w, err := t.tx.Watchdog(name)
+	if err != nil {
+		return err
+	}
+	if seen.After(w.LastSeen) {
+		w.LastSeen = seen
+	}
+	w.Notifications++
+	if err := t.tx.PutWatchdog(w); err != nil {
+		return err
+	}
+	return t.tx.AckAlert(a.Seq)
 }
 
 // planRun journals a run of p for inc, requested by requestedBy (drguard
@@ -373,6 +415,11 @@ func (t *txn) resolveAlert(inc *store.Incident, a store.Alert) error {
 	t.event(inc, "alert_resolved", "alert resolved", "", "")
 	if err := t.audit(systemActor, "incident.alert_resolved", inc.ID, "", nil); err != nil {
 		return err
+	}
+	if t.e.corroborating {
+		if err := t.unindexFiring(inc); err != nil {
+			return err
+		}
 	}
 	for _, id := range inc.RunIDs {
 		run, err := t.tx.Run(id)

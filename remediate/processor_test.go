@@ -16,6 +16,7 @@ func TestBacklogIsProcessedInArrivalOrder(t *testing.T) {
 	h := newHarness(t)
 	h.cfg = defaultConfig()
 	h.open()
+	h.idle()
 	// Several batches' worth, committed while no engine runs: repeats and
 	// a resolution come batches after the alerts they follow.
 	const n = 1300

@@ -7,8 +7,9 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
-// recover settles what a crash (or shutdown) left mid-flight, then sets
-// the gauges from the journal. A step journaled running was interrupted:
+// recover settles what a crash, a shutdown or the end of a leadership term
+// (on whichever replica) left mid-flight, then sets the gauges from the
+// journal. Each term runs it first. A step journaled running was interrupted:
 // it is retried when idempotent; otherwise its run ends interrupted, since
 // nobody knows whether it took effect. Pending runs resume and runs
 // waiting for approval keep waiting.
@@ -45,7 +46,7 @@ func (t *txn) recoverRun(run *store.Run) error {
 	}
 	attempt := []string{"attempt", fmt.Sprint(st.Attempts)}
 	if st.Idempotent {
-		why := fmt.Sprintf("interrupted by a restart during attempt %d; retrying it because it is idempotent", st.Attempts)
+		why := fmt.Sprintf("interrupted by a restart or a change of leader during attempt %d; retrying it because it is idempotent", st.Attempts)
 		if err := t.moveStep(run, &inc, st, store.StepPending, note{reason: why, detail: append(attempt, "retry", "true")}); err != nil {
 			return err
 		}
@@ -53,11 +54,11 @@ func (t *txn) recoverRun(run *store.Run) error {
 			return err
 		}
 	} else {
-		why := "interrupted by a restart; not re-run because the step is not idempotent: a human must check it"
+		why := "interrupted by a restart or a change of leader; not re-run because the step is not idempotent: a human must check it"
 		if err := t.moveStep(run, &inc, st, store.StepInterrupted, note{reason: why, detail: append(attempt, "retry", "false")}); err != nil {
 			return err
 		}
-		if err := t.moveRun(run, &inc, store.RunInterrupted, note{reason: fmt.Sprintf("step %s was interrupted by a restart", st.Name)}); err != nil {
+		if err := t.moveRun(run, &inc, store.RunInterrupted, note{reason: fmt.Sprintf("step %s was interrupted by a restart or a change of leader", st.Name)}); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // the outbox) but no processor has run; approving must still see it.
 func TestApproveAfterResolveIsAConflict(t *testing.T) {
 	h, a := gatedHarness(t, nil)
-	h.stop() // only Decide itself can notice the resolution
+	h.idle() // only Decide itself can notice the resolution
 	h.alert(detect.StatusResolved, "fp-1", t0, labelsFor("db-1"))
 	got, err := h.eng.Decide(context.Background(), a.ID, approver)
 	if !errors.Is(err, ErrConflict) || got.State != store.ApprovalObsolete {
@@ -37,7 +37,7 @@ func TestApproveAfterResolveIsAConflict(t *testing.T) {
 // resolution arrives before the step starts; the step must not start.
 func TestResolveAfterApproveNeverStarts(t *testing.T) {
 	h, a := gatedHarness(t, nil)
-	h.stop() // no worker: the approved step waits in the journal
+	h.idle() // no worker: the approved step waits in the journal
 	if _, err := h.eng.Decide(context.Background(), a.ID, approver); err != nil {
 		t.Fatalf("approve: %v", err)
 	}

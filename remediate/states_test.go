@@ -34,7 +34,7 @@ func TestTransitionTables(t *testing.T) {
 	var legal, refused int
 	check := func(entity, from, to string, allowed bool, move func(t *txn) error) {
 		t.Helper()
-		err := h.eng.update(move)
+		err := h.eng.record(move)
 		var te *TransitionError
 		switch {
 		case allowed && err != nil:

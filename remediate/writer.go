@@ -26,7 +26,10 @@ const maxWriteGroup = 16
 
 // writeReq is one transaction a caller waits for.
 type writeReq struct {
-	fn   func(*txn) error
+	fn func(*txn) error
+	// tm is the term whose write this is (fenced by its lease); nil for
+	// a write any replica makes.
+	tm   *term
 	err  error
 	done chan struct{}
 }
@@ -46,15 +49,30 @@ type effects struct{ fns []func() }
 
 func (f *effects) add(fn func()) { f.fns = append(f.fns, fn) }
 
-// update runs fn in a journal transaction and applies its effects when,
-// and only when, the transaction commits.
-func (e *Engine) update(fn func(t *txn) error) error { return e.commit(fn, false) }
+// update runs fn in a journal transaction of the current term, fenced by
+// its lease, and applies its effects when, and only when, the transaction
+// commits. Without a term it fails with ErrNotLeader.
+func (e *Engine) update(fn func(t *txn) error) error {
+	tm := e.term.Load()
+	if tm == nil {
+		return ErrNotLeader
+	}
+	return e.commit(tm, fn, false)
+}
 
-// updateUrgent is update ahead of every waiting non-urgent transaction.
-func (e *Engine) updateUrgent(fn func(t *txn) error) error { return e.commit(fn, true) }
+// updateIn is update in term tm, which may have ended (the writes of a
+// step are fenced by the term that started it); urgent goes ahead of every
+// waiting non-urgent transaction.
+func (e *Engine) updateIn(tm *term, urgent bool, fn func(t *txn) error) error {
+	return e.commit(tm, fn, urgent)
+}
 
-func (e *Engine) commit(fn func(t *txn) error, urgent bool) error {
-	r := &writeReq{fn: fn, done: make(chan struct{})}
+// record is update for a write that any replica makes (a decision, the
+// kill switch): it is not fenced.
+func (e *Engine) record(fn func(t *txn) error) error { return e.commit(nil, fn, false) }
+
+func (e *Engine) commit(tm *term, fn func(t *txn) error, urgent bool) error {
+	r := &writeReq{fn: fn, tm: tm, done: make(chan struct{})}
 	w := &e.writer
 	w.mu.Lock()
 	if urgent {
@@ -90,11 +108,18 @@ func (e *Engine) writeLoop() {
 	}
 }
 
-// take removes up to maxWriteGroup requests from the front of q.
+// take removes up to maxWriteGroup requests from the front of q that are
+// fenced by the same lease.
 func take(q *[]*writeReq) []*writeReq {
 	n := min(len(*q), maxWriteGroup)
 	if n == 0 {
 		return nil
+	}
+	for i := 1; i < n; i++ {
+		if (*q)[i].tm.fence() != (*q)[0].tm.fence() {
+			n = i
+			break
+		}
 	}
 	group := make([]*writeReq, n)
 	copy(group, *q)
@@ -107,10 +132,15 @@ func take(q *[]*writeReq) []*writeReq {
 func (e *Engine) writeGroup(group []*writeReq) {
 	failed := -1
 	fxs := make([]*effects, len(group))
-	err := e.store.Update(func(tx *store.Tx) error {
+	fence := group[0].tm.fence()
+	update := e.store.Update
+	if fence != nil {
+		update = func(fn func(*store.Tx) error) error { return e.store.UpdateFenced(*fence, fn) }
+	}
+	err := update(func(tx *store.Tx) error {
 		for i, r := range group {
 			fxs[i] = &effects{}
-			t := &txn{e: e, tx: tx, fx: fxs[i], now: e.now().UTC()}
+			t := &txn{e: e, tm: r.tm, tx: tx, fx: fxs[i], now: e.now().UTC()}
 			err := r.fn(t)
 			if err == nil && t.approvalsChanged {
 				err = t.syncPendingGauge()
@@ -128,6 +158,15 @@ func (e *Engine) writeGroup(group []*writeReq) {
 			for _, f := range fxs[i].fns {
 				f()
 			}
+			close(r.done)
+		}
+	case fence != nil && errors.Is(err, store.ErrFenced):
+		// Deposed: every write of the term is refused.
+		if e.onFenced != nil {
+			e.onFenced(*fence, err)
+		}
+		for _, r := range group {
+			r.err = err
 			close(r.done)
 		}
 	case len(group) == 1:

@@ -15,13 +15,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/kubeclient"
+	"github.com/fruitfulplanet/drguard/internal/leader"
 	"github.com/fruitfulplanet/drguard/internal/pitr"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
@@ -46,18 +46,23 @@ type Options struct {
 
 // App is a running drguard daemon.
 type App struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	store    *store.Store
-	engine   *remediate.Engine
-	sched    *detect.Scheduler
-	updates  *remediate.StatusUpdater
-	backups  *backup.Service
-	pitr     *pitr.Poller
-	probes   probe.Env
-	http     *http.Server
-	listener net.Listener
-	registry *prometheus.Registry
+	cfg     *config.Config
+	log     *slog.Logger
+	store   *store.Store
+	engine  *remediate.Engine
+	elector *leader.Elector
+	// watchdogs raises detections of missing dead-man switches.
+	watchdogs *detect.WatchdogMonitor
+	// leaderOnly are the metrics only the leader keeps current.
+	leaderOnly leaderOnlyMetrics
+	sched      *detect.Scheduler
+	updates    *remediate.StatusUpdater
+	backups    *backup.Service
+	pitr       *pitr.Poller
+	probes     probe.Env
+	http       *http.Server
+	listener   net.Listener
+	registry   *prometheus.Registry
 	// webConfig is Options.WebConfigFile.
 	webConfig string
 	// web is the console, the event stream and the Slack app.
@@ -95,8 +100,19 @@ func New(o Options) (*App, error) {
 	}
 	probeMetrics := metrics.NewProbes(reg)
 	objectives := metrics.NewObjectives(reg, cfg.Objectives)
+	lo := leaderOnlyMetrics{remediation: metrics.NewRemediation(reg), probes: probeMetrics,
+		backups: metrics.NewBackups(reg, probeMetrics), watchdogs: metrics.NewWatchdogs(reg)}
+	var a *App // set at the end; the elector calls a.lead from Run only
+	el, err := leader.New(leader.Options{Store: st, Lease: cfg.Storage.Lease, Metrics: metrics.NewLeader(reg),
+		Logger:      log.With("component", "leader"),
+		Lead:        func(ctx context.Context, l store.Lease) error { return a.lead(ctx, l) },
+		SteppedDown: func() { lo.forget() }})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	backups, err := backup.NewScheduler(backup.Options{Config: cfg, Logger: log.With("component", "backup"),
-		Metrics: metrics.NewBackups(reg, probeMetrics), Objectives: objectives, Journal: st,
+		Metrics: lo.backups, Objectives: objectives, Journal: el.Journal(),
 		Integrity: probe.CheckCopy(cfg, log.With("component", "restore-test"))})
 	if err != nil {
 		_ = st.Close()
@@ -116,6 +132,15 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	var eng *remediate.Engine
+	// emit hands a detection of drguard's own (a probe's, a watchdog's)
+	// to the outbox, as intake does an alert.
+	emit := func(ctx context.Context, d detect.Detection) error {
+		if err := st.EnqueueAlerts(ctx, []store.Alert{server.AlertRecord(d, string(d.Source), time.Now().UTC())}); err != nil {
+			return err
+		}
+		eng.Wake()
+		return nil
+	}
 	sched, err := detect.NewScheduler(detect.SchedulerOptions{
 		Probes: cfg.Probes, Metrics: probeMetrics, Logger: log.With("component", "scheduler"),
 		Run: func(ctx context.Context, p config.Probe) detect.Result {
@@ -125,28 +150,29 @@ func New(o Options) (*App, error) {
 			}
 			return r
 		},
-		Emit: func(ctx context.Context, d detect.Detection) error {
-			if err := st.EnqueueAlerts(ctx, []store.Alert{server.AlertRecord(d, "probe", time.Now().UTC())}); err != nil {
-				return err
-			}
-			eng.Wake()
-			return nil
-		},
+		Emit: emit,
 	})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	eng, err = remediate.New(remediate.Options{
-		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: metrics.NewRemediation(reg),
+		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: lo.remediation,
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
 		OnResolved: func(in store.Incident) { observeIncident(objectives, in) },
+		OnFenced:   el.Fenced,
 	})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
-	updates, err := remediate.NewStatusUpdater(remediate.StatusUpdaterOptions{Store: st, Config: cfg, Logger: log.With("component", "status-updates")})
+	updates, err := remediate.NewStatusUpdater(remediate.StatusUpdaterOptions{Store: st, Journal: el.Journal(), Config: cfg,
+		Logger: log.With("component", "status-updates")})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	watchdogs, err := newWatchdogMonitor(cfg, st, el, emit, lo.watchdogs, log)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -169,11 +195,12 @@ func New(o Options) (*App, error) {
 	srv := server.New(server.Options{
 		Store: st, Engine: engineAPI{eng}, Auth: web.auth,
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
-		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg),
+		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg), Role: el.Status,
 		Console: web.console, Events: web.stream, Slack: web.slackHandler(),
 	})
-	a := &App{
-		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
+	a = &App{
+		cfg: cfg, log: log, store: st, engine: eng, elector: el, watchdogs: watchdogs, leaderOnly: lo,
+		sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
 		web:  web,
 		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -211,43 +238,24 @@ func BuildActions(deps action.Deps) (map[string]action.Action, error) {
 // Addr is the address the API listens on.
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
-// Run settles the journal after a crash (Engine.Recover), serves until ctx
-// ends, then shuts down gracefully: the listener stops taking requests,
-// in-flight requests finish, the engine stops and the journal closes.
+// Run serves until ctx ends, taking part in the election of the leader
+// (leader.go): every replica takes webhooks, serves the API and records
+// decisions; the leader alone runs the engine, the probes, the watchdogs,
+// backups and status updates. Then it shuts down gracefully: the listener
+// stops taking requests, in-flight requests finish, the term ends (the
+// lease is released), steps in flight are stopped and the journal closes.
 func (a *App) Run(ctx context.Context) error {
-	// Recover before serving: steps a crash left running are settled
-	// before anything new is accepted.
-	if err := a.engine.Recover(); err != nil {
-		_ = a.Close()
-		return fmt.Errorf("engine: %w", err)
-	}
-	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
+	a.log.Info("drguard serving", "address", a.Addr(), "version", Version, "holder", a.elector.Holder())
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	components := []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"engine", a.engine.Run},
-		{"probe scheduler", a.sched.Run},
-		{"backups", a.backups.Run},
-		{"pitr", a.pitr.Run},
-		{"status updates", a.updates.Run},
-		{"event feed", a.web.feed.Run},
-		{"slack app", a.web.runSlack},
-		{"http", a.serveHTTP},
-	}
 	// The components run in an errgroup: the first to fail cancels the
 	// group's context, which starts the shutdown below; Wait returns that
 	// first error once every component has returned.
-	g, gctx := errgroup.WithContext(engCtx)
-	for _, c := range components {
-		g.Go(func() error {
-			if err := c.run(gctx); err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			return nil
-		})
-	}
+	g, gctx := startAll(engCtx, []component{
+		{"election", a.elector.Run},
+		{"pitr", a.pitr.Run},
+		{"event feed", a.web.feed.Run},
+		{"http", a.serveHTTP},
+	})
 	select {
 	case <-ctx.Done():
 	case <-gctx.Done():
@@ -261,6 +269,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	stopEngine()
 	runErr := g.Wait()
+	a.engine.Shutdown()
 	a.probes.Close()
 	if err := a.store.Close(); err != nil && runErr == nil {
 		runErr = err

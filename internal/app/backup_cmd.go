@@ -68,11 +68,15 @@ func (f backupFlags) service(name string, io IO) (*backup.Service, *config.Confi
 		}
 		closeFn = func() { _ = journal.Close() }
 	}
-	svc, err := backup.New(backup.Options{
-		Config: cfg, Logger: log.With("component", "backup"), Journal: journal,
+	opts := backup.Options{
+		Config: cfg, Logger: log.With("component", "backup"),
 		TempDir: *f.tmpDir, Progress: progressWriter(io.Stderr),
 		Integrity: probe.CheckCopy(cfg, log.With("component", "restore-test")),
-	})
+	}
+	if journal != nil {
+		opts.Journal = journal // a nil *store.Store would be a non-nil Journal
+	}
+	svc, err := backup.New(opts)
 	if err != nil {
 		closeFn()
 		fmt.Fprintf(io.Stderr, "drguard %s: %v\n", name, err)

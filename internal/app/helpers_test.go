@@ -106,7 +106,7 @@ func (a *testApp) Stop() {
 
 // do sends a request with a bearer token ("" for none) and returns the
 // status and body.
-func do(t *testing.T, method, url, token string, body []byte) (int, []byte) {
+func do(t testing.TB, method, url, token string, body []byte) (int, []byte) {
 	t.Helper()
 	return testharness.Do(t, method, url, token, body)
 }
@@ -136,7 +136,7 @@ func webhook(status string, startsAt time.Time, alerts ...map[string]string) []b
 }
 
 // getJSON GETs url as the admin and decodes the body into v.
-func getJSON(t *testing.T, url string, v any) {
+func getJSON(t testing.TB, url string, v any) {
 	t.Helper()
 	code, body := do(t, http.MethodGet, url, adminToken, nil)
 	if code != http.StatusOK {

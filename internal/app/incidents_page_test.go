@@ -19,7 +19,7 @@ type incidentsPage struct {
 
 // pageAll follows nextCursor from the first page to the last and returns
 // every incident in the order served, and the number of pages.
-func pageAll(t *testing.T, base string, query url.Values) ([]store.Incident, int) {
+func pageAll(t testing.TB, base string, query url.Values) ([]store.Incident, int) {
 	t.Helper()
 	var all []store.Incident
 	pages := 0

@@ -43,9 +43,11 @@ type Options struct {
 	// and duration), from which the RPO exposure of the backup source and
 	// the RTO estimate are computed; nil reports none.
 	Objectives *metrics.Objectives
-	// Journal records backup runs, restore tests and retention deletions;
-	// nil disables it (retention then refuses to delete).
-	Journal *store.Store
+	// Journal records backup runs, restore tests and retention deletions:
+	// a *store.Store, or in the daemon the leader's fenced journal, so that
+	// a deposed leader records and deletes nothing. Nil disables it
+	// (retention then refuses to delete).
+	Journal Journal
 	// S3Client builds S3 clients; nil means NewS3Client.
 	S3Client S3ClientFunc
 	// Now is the clock; nil means time.Now.
@@ -64,6 +66,11 @@ type Options struct {
 	Integrity IntegrityCheck
 }
 
+// Journal is where the service records what it does.
+type Journal interface {
+	Update(fn func(*store.Tx) error) error
+}
+
 // Service runs backups, restores, restore tests and retention for the
 // configuration's backups.
 type Service struct {
@@ -71,7 +78,7 @@ type Service struct {
 	log        *slog.Logger
 	metrics    *metrics.Backups
 	objectives *metrics.Objectives
-	journal    *store.Store
+	journal    Journal
 	s3Func     S3ClientFunc
 	now        func() time.Time
 	tempDir    string

@@ -73,6 +73,9 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		p := &c.Policies[i]
 		setString(&p.TargetLabel, DefaultTargetLabel)
 		setString(&p.OnResolved, DefaultOnResolved)
+		if p.Corroborate != nil {
+			setDuration(&p.Corroborate.Window, DefaultCorroborationWindow)
+		}
 		for j := range p.Steps {
 			st := &p.Steps[j]
 			if st.Name == "" && st.Action != "" {
@@ -120,6 +123,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	applyBackupDefaults(c)
 	applyNotifierDefaults(c)
 	applyCloudDefaults(c)
+	applyWatchdogDefaults(c)
 }
 
 func setString(s *string, def string) {

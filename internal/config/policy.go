@@ -39,6 +39,7 @@ func (v *validator) policies() {
 			}
 			v.positive(joinPath(path, "max_runs.window"), mr.Window)
 		}
+		v.corroborate(path, p.Corroborate)
 		if len(p.Steps) == 0 {
 			v.ps.errorf(joinPath(path, "steps"), "at least one step is required")
 		}

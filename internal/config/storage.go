@@ -29,11 +29,15 @@ type Storage struct {
 	// string, a libpq URL or key=value string; postgres only.
 	DSN     Secret `yaml:"dsn" json:"dsn"`
 	DSNFile string `yaml:"dsn_file" json:"dsn_file"`
+	// Lease is the leader election among replicas on the postgres
+	// journal. The embedded journal is one replica, which always leads.
+	Lease Lease `yaml:"lease" json:"lease"`
 }
 
 func (s *Storage) applyDefaults() {
 	setString(&s.Type, StorageEmbedded)
 	setString(&s.Path, DefaultStoragePath)
+	s.Lease.applyDefaults()
 }
 
 // storageSecrets resolves the journal's DSN.
@@ -43,6 +47,7 @@ func (r *resolver) storageSecrets(c *Config) {
 
 func (v *validator) storage() {
 	s := v.c.Storage
+	v.lease()
 	switch s.Type {
 	case StorageEmbedded:
 		if s.Path == "" {

@@ -21,6 +21,7 @@ type Config struct {
 	Backups      []Backup             `yaml:"backups" json:"backups"`
 	RestoreTests []RestoreTest        `yaml:"restore_tests" json:"restore_tests"`
 	Notifiers    []Notifier           `yaml:"notifiers" json:"notifiers"`
+	Watchdogs    []Watchdog           `yaml:"watchdogs" json:"watchdogs"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-" json:"file,omitempty"`
@@ -168,6 +169,9 @@ type Policy struct {
 	// (default: the run ends obsolete before its next step) or continue
 	// (its non-destructive, ungated steps still run).
 	OnResolved string `yaml:"on_resolved" json:"on_resolved"`
+	// Corroborate, when set, holds the policy's runs until other
+	// detections confirm the triggering one.
+	Corroborate *Corroborate `yaml:"corroborate" json:"corroborate,omitempty"`
 }
 
 // MaxRuns limits runs per (policy, target) within a sliding window.

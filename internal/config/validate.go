@@ -35,6 +35,7 @@ func (v *validator) validate() {
 	v.approvers()
 	v.backups()
 	v.notifiers()
+	v.watchdogs()
 	v.slackUsers()
 }
 

@@ -21,13 +21,14 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
-// renderBase renders deploy/base with kustomize's Go API, as
-// `kubectl kustomize deploy/base` would, and decodes its objects.
-func renderBase(t *testing.T) []*unstructured.Unstructured {
+// render renders a kustomization (deploy/base, an overlay) with
+// kustomize's Go API, as `kubectl kustomize` would, and decodes its
+// objects.
+func render(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
-	out, err := deploy.Render("../..")
+	out, err := deploy.RenderPath("../..", path)
 	if err != nil {
-		t.Fatalf("kustomize build deploy/base: %v", err)
+		t.Fatalf("kustomize build %s: %v", path, err)
 	}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	var objs []*unstructured.Unstructured
@@ -94,6 +95,12 @@ func installMonitoringCRDs(t *testing.T, ctx context.Context, dyn dynamic.Interf
 // applyBase renders deploy/base and server-side applies every object to
 // the test binary's kube-apiserver as cluster admin, then reads each back.
 func applyBase(t *testing.T, k *testharness.Kube) []*unstructured.Unstructured {
+	return apply(t, k, deploy.BasePath)
+}
+
+// apply renders the kustomization at path and applies it as applyBase
+// does.
+func apply(t *testing.T, k *testharness.Kube, path string) []*unstructured.Unstructured {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -108,7 +115,7 @@ func applyBase(t *testing.T, k *testharness.Kube) []*unstructured.Unstructured {
 	}
 	installMonitoringCRDs(t, ctx, dyn)
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
-	objs := renderBase(t)
+	objs := render(t, path)
 	for _, o := range objs {
 		gvk := o.GroupVersionKind()
 		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)

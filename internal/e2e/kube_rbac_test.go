@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/fruitfulplanet/drguard/deploy"
 	"github.com/fruitfulplanet/drguard/internal/app"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/testharness"
@@ -209,6 +210,32 @@ func TestKustomizeBaseOnKubeAPIServer(t *testing.T) {
 			if allowed(t, c, tc.ns, tc.p) {
 				t.Errorf("%s: drguard may %s in %q", tc.name, tc.p, tc.ns)
 			}
+		}
+	})
+	t.Run("HA overlay", func(t *testing.T) {
+		// The overlay applies over the base: two replicas, their
+		// PodDisruptionBudget, the same ServiceAccount and Roles.
+		objs := apply(t, k, deploy.HAOverlayPath)
+		kinds := map[string]bool{}
+		for _, o := range objs {
+			kinds[o.GetKind()] = true
+			if o.GetKind() == "PersistentVolumeClaim" {
+				t.Errorf("the HA overlay has PersistentVolumeClaim %s", o.GetName())
+			}
+		}
+		if !kinds["PodDisruptionBudget"] || !kinds["Deployment"] {
+			t.Errorf("the HA overlay applied %v, want a Deployment and a PodDisruptionBudget", kinds)
+		}
+		admin, err := kubernetes.NewForConfig(k.AdminConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := admin.AppsV1().Deployments(baseNamespace).Get(context.Background(), "drguard", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != 2 || d.Spec.Template.Spec.Affinity == nil {
+			t.Errorf("the applied Deployment has %v replicas, affinity %v; want 2 spread over nodes", d.Spec.Replicas, d.Spec.Template.Spec.Affinity)
 		}
 	})
 	var list []string

@@ -60,6 +60,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// Ready reports extra readiness conditions (nil = none).
 	Ready func(context.Context) error
+	// Role says, in /readyz, whether this replica leads (nil = not
+	// shown). A follower is ready: it takes webhooks, serves the API and
+	// records decisions.
+	Role func() string
 	// AuthFailureBurst and AuthFailureEvery limit failed authentication
 	// per source: Burst failures in a row, then one per Every; beyond
 	// that the source gets 429. Zero takes DefaultAuthFailureBurst and
@@ -122,6 +126,9 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 			checks["config"] = err.Error()
 			status = http.StatusServiceUnavailable
 		}
+	}
+	if s.o.Role != nil {
+		checks["role"] = s.o.Role()
 	}
 	writeJSON(w, status, checks)
 }

@@ -35,6 +35,10 @@ const (
 	// transaction takes first: writers are serialised across replicas, as
 	// bbolt serialises them in one process.
 	writerLockKey int64 = 0x6472677561727701
+	// idleInTxParam bounds how long the server keeps a transaction whose
+	// client went silent (the DSN may set it).
+	idleInTxParam   = "idle_in_transaction_session_timeout"
+	idleInTxTimeout = "5s"
 )
 
 // OpenPostgres connects to the PostgreSQL journal at dsn (a libpq URL or
@@ -62,6 +66,14 @@ func openPG(ctx context.Context, dsn string) (*pgBackend, error) {
 		cfg.MaxConns = defaultMaxConns
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "drguard"
+	if _, set := cfg.ConnConfig.RuntimeParams[idleInTxParam]; !set {
+		// A replica cut off from the journal in the middle of a
+		// transaction would hold the writer lock and the lease row until
+		// the server noticed the dead connection (TCP keepalives: hours),
+		// holding off every writer and the takeover. drguard's
+		// transactions never wait on their client that long.
+		cfg.ConnConfig.RuntimeParams[idleInTxParam] = idleInTxTimeout
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres journal: %w", err)

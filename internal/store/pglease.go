@@ -27,12 +27,16 @@ func (b *pgBackend) acquireLease(ctx context.Context, name, holder string, ttl t
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return l, leaseErr(err)
 	}
-	var other string
-	var until time.Time
-	if err := b.pool.QueryRow(ctx, "SELECT holder, expires_at FROM journal_leases WHERE name = $1", name).Scan(&other, &until); err != nil {
+	held := &LeaseHeldError{Name: name}
+	var epoch int64
+	var remaining float64
+	err = b.pool.QueryRow(ctx, `SELECT holder, epoch, expires_at, greatest(extract(epoch FROM expires_at - clock_timestamp()), 0)
+		FROM journal_leases WHERE name = $1`, name).Scan(&held.Holder, &epoch, &held.Expires, &remaining)
+	if err != nil {
 		return Lease{}, leaseErr(err)
 	}
-	return Lease{}, fmt.Errorf("%w: %q holds lease %q until %s", ErrLeaseHeld, other, name, until.UTC().Format(time.RFC3339Nano))
+	held.Epoch, held.Remaining = uint64(epoch), time.Duration(remaining*float64(time.Second))
+	return Lease{}, held
 }
 
 // renewLease extends the lease if it still has this holder and epoch.
