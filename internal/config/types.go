@@ -21,6 +21,7 @@ type Config struct {
 	Backups      []Backup             `yaml:"backups" json:"backups"`
 	RestoreTests []RestoreTest        `yaml:"restore_tests" json:"restore_tests"`
 	Notifiers    []Notifier           `yaml:"notifiers" json:"notifiers"`
+	Drills       []Drill              `yaml:"drills" json:"drills"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-" json:"file,omitempty"`

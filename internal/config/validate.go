@@ -34,6 +34,7 @@ func (v *validator) validate() {
 	v.policies()
 	v.backups()
 	v.notifiers()
+	v.drills()
 }
 
 // name checks that an item has a name not used before by its kind.
