@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -78,6 +79,11 @@ type DrillSchedule struct {
 
 // DefaultDrillAnnounce is how long before a drill is due it is announced.
 const DefaultDrillAnnounce = model.Duration(7 * 24 * time.Hour)
+
+// DrillActorPrefix starts the name a drill acts under in the journal
+// (drill:NAME): the requester of its runs, and the approver of their gated
+// steps with auto_approve. No user may have such a name.
+const DrillActorPrefix = "drill:"
 
 // DrillAlertName is the alertname of a synthetic drill detection.
 const DrillAlertName = "DrguardDrill"
@@ -177,6 +183,11 @@ func applyDrillDefaults(c *Config) {
 // drills checks each drill on its own: names, the injection's form and
 // steps, the schedule and the timeout.
 func (v *validator) drills() {
+	for i, u := range v.c.Auth.Users {
+		if strings.HasPrefix(u.Name, DrillActorPrefix) {
+			v.ps.errorf(joinPath(indexPath("auth.users", i), "name"), "names starting with %q are reserved for drills, which request and may approve their runs; choose another", DrillActorPrefix)
+		}
+	}
 	seen := map[string]string{}
 	for i := range v.c.Drills {
 		d := &v.c.Drills[i]

@@ -150,4 +150,7 @@ func TestDrillDuplicateAndWarning(t *testing.T) {
 
 	c := mustParse(t, webhookAuth+"  four_eyes: true\n"+drillBase+"drills:\n"+one)
 	wantAll(t, c.Warnings().Error(), `drills[0].auto_approve: has no effect while auth.four_eyes is on`)
+
+	ps = parseErr(t, webhookAuth+"  users: [{name: 'drill:q1', role: admin, token: t0123456789abcdef}]\n"+drillBase, knownExecHTTP())
+	wantAll(t, ps.Error(), `auth.users[0].name: names starting with "drill:" are reserved for drills`)
 }
