@@ -155,3 +155,31 @@ func readValueFile(path string) ([]byte, error) {
 	}
 	return []byte(s), nil
 }
+
+// preflightPatchSecret checks that every value file can be read (without
+// showing it), that drguard may patch the Secret, and that the Secret
+// exists (a server-side dry run of an empty patch: drguard never reads a
+// Secret).
+func preflightPatchSecret(d Deps) PreflightFunc[secretParams] {
+	b := newKubeBase(d)
+	return func(ctx context.Context, req Request, p *secretParams) Preflight {
+		pf := b.preflight(ctx, req, p.kubeCommon, p.Name, []kubeNeed{{"patch", "", "secrets", ""}},
+			func(ctx context.Context, kc kubeCall) error {
+				_, err := kc.client.CoreV1().Secrets(kc.namespace).Patch(ctx, p.Name, types.MergePatchType, emptyPatch, dryRunPatch)
+				return err
+			})
+		keys := make([]string, 0, len(p.ValueFiles))
+		for k := range p.ValueFiles {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if _, err := readValueFile(p.ValueFiles[k]); err != nil {
+				pf.fail("value_file", k, "%v", err)
+			} else {
+				pf.pass("value_file", k, "%s is readable (not shown)", p.ValueFiles[k])
+			}
+		}
+		return pf
+	}
+}
