@@ -104,8 +104,9 @@ type Engine struct {
 	// correlations the drills claiming new incidents (requested.go).
 	stops        map[string]*block
 	correlations []*Correlation
-	busy         atomic.Int32 // len(executing), read without mu
-	wg           sync.WaitGroup
+
+	busy atomic.Int32 // len(executing), read without mu
+	wg   sync.WaitGroup
 
 	writer writer
 	ran    atomic.Bool // Run was called
