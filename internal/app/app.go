@@ -27,6 +27,7 @@ import (
 	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/remediate"
 	"github.com/fruitfulplanet/drguard/remediate/action"
+	"github.com/fruitfulplanet/drguard/remediate/drill"
 )
 
 // Options configure an App. Zero values take the configuration's settings.
@@ -51,6 +52,7 @@ type App struct {
 	engine   *remediate.Engine
 	sched    *detect.Scheduler
 	updates  *remediate.StatusUpdater
+	drills   *drill.Runner
 	backups  *backup.Service
 	probes   probe.Env
 	http     *http.Server
@@ -135,13 +137,23 @@ func New(o Options) (*App, error) {
 	eng, err = remediate.New(remediate.Options{
 		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: metrics.NewRemediation(reg),
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
-		OnResolved: func(in store.Incident) { backups.ObserveIncident(in) },
+		OnResolved: func(in store.Incident) {
+			if in.Labels[remediate.LabelDrill] == "" { // drills are measured by their own metrics
+				backups.ObserveIncident(in)
+			}
+		},
 	})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	updates, err := remediate.NewStatusUpdater(remediate.StatusUpdaterOptions{Store: st, Config: cfg, Logger: log.With("component", "status-updates")})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	drills, err := drill.New(drill.Options{Store: st, Engine: eng, Config: cfg, Prober: sched, Actions: actions, Backups: backups,
+		Metrics: metrics.NewDrills(reg), Logger: log.With("component", "drills")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -156,12 +168,12 @@ func New(o Options) (*App, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	srv := server.New(server.Options{
-		Store: st, Engine: engineAPI{eng}, Auth: server.NewAuthenticator(cfg.Auth),
+		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Auth: server.NewAuthenticator(cfg.Auth),
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg),
 	})
 	return &App{
-		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
+		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, drills: drills, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
@@ -194,6 +206,10 @@ func (a *App) Run(ctx context.Context) error {
 		_ = a.Close()
 		return fmt.Errorf("engine: %w", err)
 	}
+	if err := a.drills.Recover(ctx); err != nil {
+		_ = a.Close()
+		return err
+	}
 	a.log.Info("drguard serving", "address", a.Addr(), "version", Version)
 	engCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	components := []struct {
@@ -204,6 +220,7 @@ func (a *App) Run(ctx context.Context) error {
 		{"probe scheduler", a.sched.Run},
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
+		{"drills", a.drills.Run},
 		{"http", a.serveHTTP},
 	}
 	// The components run in an errgroup: the first to fail cancels the

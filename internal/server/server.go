@@ -48,8 +48,10 @@ type Engine interface {
 
 // Options configure a Server.
 type Options struct {
-	Store    *store.Store
-	Engine   Engine
+	Store  *store.Store
+	Engine Engine
+	// Drills runs drills; nil answers 404 on the drill endpoints.
+	Drills   Drills
 	Auth     *Authenticator
 	Gatherer prometheus.Gatherer
 	Intake   *metrics.Intake
@@ -89,6 +91,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/incidents/{id}", s.viewer(s.handleIncident))
 	s.mux.HandleFunc("POST /api/v1/pause", s.admin(s.handlePause(true)))
 	s.mux.HandleFunc("POST /api/v1/resume", s.admin(s.handlePause(false)))
+	s.drillRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
