@@ -152,7 +152,7 @@ func (x *execution) inject() bool {
 			return false
 		}
 		x.r.o.Engine.Wake()
-		x.note("injected", "synthetic detection %v journaled as if the alert had fired (tabletop drill: the detection path is not exercised)", x.d.Inject.Labels)
+		x.note("injected", "synthetic detection {%s} journaled as if the alert had fired (tabletop drill: the detection path is not exercised)", labelText(x.d.Inject.Labels))
 		return true
 	}
 	for _, st := range x.d.Inject.Steps {
@@ -376,10 +376,7 @@ func (x *execution) recovered() bool {
 		return false
 	}
 	x.run.RecoveredAt = x.r.now().UTC()
-	x.recovery = "passes"
-	if reason != "" {
-		x.recovery = reason
-	}
+	x.recovery = reason
 	x.logf("recovered", "recovered_when %s passes, %s after the injection", x.d.RecoveredWhen, fmtDur(x.run.RecoveredAt.Sub(x.run.InjectedAt)))
 	return true
 }
@@ -451,6 +448,15 @@ func matchingPolicies(cfg *config.Config, d config.Drill, ls map[string]string) 
 		}
 	}
 	return out
+}
+
+// labelText writes labels as name="value", sorted.
+func labelText(ls map[string]string) string {
+	parts := make([]string, 0, len(ls))
+	for _, k := range sortedKeys(ls) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // bound cuts s to what the journal keeps of an injection's output.

@@ -305,7 +305,7 @@ func application(d store.DrillRun, e evidence) store.DrillCheck {
 	case len(bad) > 0:
 		c.Status, c.Evidence = store.CheckFail, "recovered_when passes, but runs did not complete: "+strings.Join(bad, "; ")
 	default:
-		c.Evidence = fmt.Sprintf("recovered_when %s passes (%s); runs %s", d.RecoveredWhen, e.recovery, strings.Join(good, ", "))
+		c.Evidence = fmt.Sprintf("recovered_when %s passes%s; runs %s", d.RecoveredWhen, parens(e.recovery), strings.Join(good, ", "))
 	}
 	return c
 }
@@ -367,6 +367,14 @@ func lastLog(d store.DrillRun, kind string) string {
 	return ""
 }
 
+// parens writes " (s)", or nothing when s is empty.
+func parens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
 func orNone(s string) string {
 	if s == "" {
 		return "no result"
@@ -383,5 +391,14 @@ func fmtDur(d time.Duration) string {
 	return model.Duration(d.Round(time.Second)).String()
 }
 
-// secs writes seconds to a tenth.
-func secs(s float64) string { return fmt.Sprintf("%.1fs", s) }
+// secs writes a measured number of seconds: to the millisecond under 10s,
+// to a tenth under an hour, else as configuration writes durations.
+func secs(s float64) string {
+	switch {
+	case s < 10:
+		return fmt.Sprintf("%.3fs", s)
+	case s < 3600:
+		return fmt.Sprintf("%.1fs", s)
+	}
+	return fmt.Sprintf("%s (%.0fs)", fmtDur(time.Duration(s*float64(time.Second))), s)
+}
