@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,6 +48,8 @@ type drillEnv struct {
 	kubeconfig string
 	keyFile    string
 	appURL     string
+	// downURL answers nothing: a dependency that never recovers.
+	downURL string
 	psql       string
 	runuser    string
 	hook       *noticeSink
@@ -134,6 +137,10 @@ func newDrillEnv(t *testing.T, replica bool) *drillEnv {
 	}))
 	t.Cleanup(appSrv.Close)
 	e.appURL = appSrv.URL
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	e.downURL = "http://" + closed.Addr().String() + "/health"
+	closed.Close()
 	e.hook = &noticeSink{}
 	e.hook.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var m map[string]any
@@ -167,9 +174,10 @@ func (e *drillEnv) stopPrimary(mode string) string {
 // config is the configuration every drill test shares, then the test's
 // own probes, policies and drills. fourEyes turns four-eyes on.
 func (e *drillEnv) config(fourEyes bool, rpo string, extra string) string {
-	replica := ""
+	replica, sources := "", ""
 	if e.pg.ReplicaPort != 0 {
 		replica = fmt.Sprintf("    - {name: replica, service: shop, dsn: %q}\n", e.pg.ReplicaDSN("shop"))
+		sources = ", recovery_sources: [{type: replica, target: replica}]"
 	}
 	return fmt.Sprintf(`
 auth:
@@ -182,12 +190,13 @@ auth:
     - {name: carol, role: approver, token: %s}
 guardrails: {destructive_budget: 10}
 objectives:
-  shop: {rpo: %s, rto: 4h, rto_overhead: 5m}
+  shop: {rpo: %s, rto: 4h, rto_overhead: 5m%s}
 targets:
   postgres:
     - {name: primary, service: shop, dsn: %q}
 %s  http:
     - {name: app, service: shop, url: %q}
+    - {name: down, service: shop, url: %q}
   s3:
     - {name: backups, service: shop, bucket: backups, prefix: db/, region: %q, endpoint: %q}
   kubernetes:
@@ -200,7 +209,7 @@ restore_tests:
   - {name: primary-daily, backup: primary, interval: 24h, scratch_target: primary}
 notifiers:
   - {name: status-page, type: webhook, url: %q}
-%s`, webhookToken, fourEyes, drillAdminToken, bobToken, carolToken, rpo, e.pg.PrimaryDSN("shop"), replica, e.appURL,
+%s`, webhookToken, fourEyes, drillAdminToken, bobToken, carolToken, rpo, sources, e.pg.PrimaryDSN("shop"), replica, e.appURL, e.downURL,
 		e.s3.Region, e.s3.Endpoint, e.kubeconfig, e.ns, e.aws.URL, e.keyFile, e.hook.srv.URL, extra)
 }
 

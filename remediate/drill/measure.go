@@ -300,6 +300,9 @@ func application(d store.DrillRun, e evidence) store.DrillCheck {
 	switch {
 	case d.RecoveredAt.IsZero():
 		c.Status, c.Evidence = store.CheckFail, fmt.Sprintf("recovered_when %s does not pass: %s", d.RecoveredWhen, orNone(e.recovery))
+		if len(bad) > 0 {
+			c.Evidence += "; runs did not complete: " + strings.Join(bad, "; ")
+		}
 	case len(e.runs) == 0:
 		c.Status, c.Evidence = store.CheckFail, "no recovery run was started"
 	case len(bad) > 0:
