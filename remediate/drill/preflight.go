@@ -80,6 +80,7 @@ func Preflight(ctx context.Context, o PreflightOptions, d config.Drill) []Row {
 			p.step(ctx, name, st, labels, labels[pol.TargetLabel])
 		}
 	}
+	p.budget()
 	p.probes()
 	for _, n := range notifiers(o.Config, d) {
 		p.add(Row{Step: "announce", Action: "notify", Target: n, Check: "notifier", Verdict: action.VerdictPass, Reason: "configured; the drill announces itself here (nothing was sent)"})
@@ -159,6 +160,35 @@ func (p *preflight) step(ctx context.Context, where string, st config.Step, labe
 	if v := st.Verify; v != nil {
 		p.probe(name, "verify", v.Probe)
 	}
+}
+
+// budget checks that the global destructive budget lets every
+// destructive step of the drill's policies run: a recovery blocked halfway
+// by a guardrail is worse than none.
+func (p *preflight) budget() {
+	var steps []string
+	for _, name := range p.d.AllPolicies() {
+		pol, _ := p.o.Config.Policy(name)
+		for _, st := range pol.Steps {
+			act, ok := p.o.Actions[st.Action]
+			destructive := ok && act.Info().Destructive
+			if st.Destructive != nil {
+				destructive = *st.Destructive
+			}
+			if destructive {
+				steps = append(steps, name+"/"+st.Name)
+			}
+		}
+	}
+	g := p.o.Config.Guardrails
+	row := Row{Step: "drill", Action: "guardrails", Target: "destructive_budget", Check: "budget", Verdict: action.VerdictPass,
+		Reason: fmt.Sprintf("%d destructive step(s) within the budget of %d per %s (steps other runs took in the window count too)", len(steps), g.DestructiveBudget, g.DestructiveWindow)}
+	if len(steps) > g.DestructiveBudget {
+		row.Verdict = action.VerdictFail
+		row.Reason = fmt.Sprintf("%d destructive steps (%s) but guardrails.destructive_budget allows %d per %s: the recovery would be blocked halfway",
+			len(steps), strings.Join(steps, ", "), g.DestructiveBudget, g.DestructiveWindow)
+	}
+	p.add(row)
 }
 
 // probe checks that a probe the drill relies on is configured.
