@@ -38,6 +38,11 @@ func (k *Kube) SeedPlan(t testing.TB, ns string) {
 			t.Fatalf("testharness: create %s in %s: %v", what, ns, err)
 		}
 	}
+	// Pods need the namespace's default ServiceAccount, which only a
+	// controller-manager would create.
+	if err := ensureServiceAccount(ctx, c, ns, "default"); err != nil {
+		t.Fatalf("testharness: %v", err)
+	}
 	opts := metav1.CreateOptions{}
 	_, err := c.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{ObjectMeta: meta("fruitfulplanet-app"),
 		Spec: appsv1.DeploymentSpec{Replicas: &three, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl}}, opts)
