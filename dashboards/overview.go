@@ -75,5 +75,7 @@ func Overview() *Dashboard {
 	b.add(8, 8, bargauge("Remediation outcomes", "Remediation steps by result over the dashboard's time range.",
 		"short", thresholds("green"),
 		instant(`sum by (result) (increase(drguard_remediation_steps_total[$__range]))`, "{{result}}")))
+
+	b.drillsRow()
 	return b.d
 }

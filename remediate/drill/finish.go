@@ -57,6 +57,8 @@ func (x *execution) finish() {
 	x.logf("ended", "%s: %s", d.State, d.Reason)
 	run := *d
 	x.mu.Unlock()
+	x.r.o.Metrics.Running.WithLabelValues(x.d.Name).Set(0)
+	x.r.setResultMetrics(x.d, run)
 	x.save()
 	if err := x.r.o.Store.Update(func(tx *store.Tx) error {
 		return tx.Audit(store.AuditEntry{Time: run.EndedAt, Actor: Requester(x.d.Name), Action: "drill.ended", Subject: run.ID,
@@ -64,8 +66,6 @@ func (x *execution) finish() {
 	}); err != nil {
 		x.r.log.Error("auditing the drill's end failed", "run", run.ID, "err", err)
 	}
-	x.r.o.Metrics.Running.WithLabelValues(x.d.Name).Set(0)
-	x.r.setResultMetrics(x.d, run)
 	if x.r.ctx.Err() == nil {
 		x.r.announce(ctx, x.d, &run, "end")
 		x.mu.Lock()
