@@ -50,10 +50,10 @@ type drillEnv struct {
 	appURL     string
 	// downURL answers nothing: a dependency that never recovers.
 	downURL string
-	psql       string
-	runuser    string
-	hook       *noticeSink
-	dir        string
+	psql    string
+	runuser string
+	hook    *noticeSink
+	dir     string
 	// cfgPath is where drguardWith writes the configuration.
 	cfgPath string
 }
