@@ -252,7 +252,7 @@ func (r *Runner) Abort(ctx context.Context, id, actor, remote string) (store.Dri
 	r.mu.Lock()
 	x := r.active[run.Drill]
 	r.mu.Unlock()
-	if x == nil || x.run.ID != id {
+	if !run.Active() || x == nil || x.snapshot().ID != id {
 		return run, fmt.Errorf("%w: drill run %s is %s", ErrConflict, id, run.State)
 	}
 	x.abort(ctx, actor, remote)
