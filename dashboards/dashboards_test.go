@@ -1,21 +1,35 @@
 package dashboards
 
+//lint:file-ignore SA1019 the classic dashboard model (schema v1) is the JSON every Grafana since 10.4 imports; the SDK deprecates it for dashboardv2, which only Grafana 12 reads.
+
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
 	"github.com/fruitfulplanet/drguard/rules"
 )
+
+// build builds a dashboard or fails the test.
+func build(t *testing.T, name string) dashboard.Dashboard {
+	t.Helper()
+	d, err := Files[name]()
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return d
+}
 
 // TestCommittedJSONUpToDate fails while a committed dashboard differs from
 // what the Go source builds: run `go run ./dashboards/gen`.
 func TestCommittedJSONUpToDate(t *testing.T) {
-	for name, build := range Files {
-		want, err := build().JSON()
+	for name := range Files {
+		want, err := JSON(build(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,8 +44,8 @@ func TestCommittedJSONUpToDate(t *testing.T) {
 	}
 }
 
-// TestDashboardConventions reads the committed JSON as Grafana would and
-// checks what every drguard dashboard must have.
+// TestDashboardConventions reads the committed JSON into the SDK's model,
+// as Grafana would, and checks what every drguard dashboard must have.
 func TestDashboardConventions(t *testing.T) {
 	uids := map[string]bool{}
 	for name := range Files {
@@ -40,72 +54,96 @@ func TestDashboardConventions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var d Dashboard
-			if err := json.Unmarshal(raw, &d); err != nil {
+			d, err := Load(raw)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if d.SchemaVersion < 39 {
 				t.Errorf("schemaVersion %d, want 39 or later", d.SchemaVersion)
 			}
-			if d.UID == "" || uids[d.UID] {
-				t.Errorf("uid %q empty or not unique", d.UID)
+			uid := deref(d.Uid)
+			if uid == "" || uids[uid] {
+				t.Errorf("uid %q empty or not unique", uid)
 			}
-			uids[d.UID] = true
-			vars := map[string]Variable{}
+			uids[uid] = true
+			vars := map[string]dashboard.VariableModel{}
 			for _, v := range d.Templating.List {
 				vars[v.Name] = v
 			}
-			if v, ok := vars["datasource"]; !ok || v.Type != "datasource" || v.Query != "prometheus" {
+			if v, ok := vars["datasource"]; !ok || v.Type != dashboard.VariableTypeDatasource || v.Query == nil || deref(v.Query.String) != "prometheus" {
 				t.Error("no Prometheus datasource variable")
 			}
 			for _, n := range []string{"service", "target"} {
-				if v, ok := vars[n]; !ok || !v.IncludeAll || v.AllValue != ".*" || v.Datasource == nil || v.Datasource.UID != "${datasource}" {
+				v, ok := vars[n]
+				if !ok || v.IncludeAll == nil || !*v.IncludeAll || deref(v.AllValue) != ".*" || !usesDatasourceVar(v.Datasource) {
 					t.Errorf("no %s variable with All = .* on ${datasource}", n)
 				}
 			}
-			checkPanels(t, d.Panels)
+			checkPanels(t, d)
 		})
 	}
 }
 
-func checkPanels(t *testing.T, panels []*Panel) {
+// usesDatasourceVar reports whether ref is the datasource variable.
+func usesDatasourceVar(ref *common.DataSourceRef) bool {
+	return ref != nil && deref(ref.Uid) == "${datasource}"
+}
+
+func checkPanels(t *testing.T, d dashboard.Dashboard) {
 	t.Helper()
-	ids := map[int]bool{}
-	type cell struct{ x, y int }
+	ids := map[uint32]bool{}
+	type cell struct{ x, y uint32 }
 	used := map[cell]string{}
-	for _, p := range panels {
-		if ids[p.ID] {
-			t.Errorf("panel id %d used twice", p.ID)
+	for _, p := range d.Panels {
+		var id *uint32
+		var title string
+		var g *dashboard.GridPos
+		if r := p.RowPanel; r != nil {
+			id, title, g = &r.Id, deref(r.Title), r.GridPos
+		} else {
+			id, title, g = p.Panel.Id, deref(p.Panel.Title), p.Panel.GridPos
 		}
-		ids[p.ID] = true
-		g := p.GridPos
-		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
-			t.Errorf("panel %q: gridPos %+v outside the 24-column grid", p.Title, g)
+		if id == nil || ids[*id] {
+			t.Errorf("panel %q: id missing or used twice", title)
+		} else {
+			ids[*id] = true
+		}
+		if g == nil || g.W == 0 || g.H == 0 || g.X+g.W > 24 {
+			t.Errorf("panel %q: gridPos %+v outside the 24-column grid", title, g)
+			continue
 		}
 		for x := g.X; x < g.X+g.W; x++ {
 			for y := g.Y; y < g.Y+g.H; y++ {
 				if other, ok := used[cell{x, y}]; ok {
-					t.Errorf("panels %q and %q overlap", other, p.Title)
+					t.Errorf("panels %q and %q overlap", other, title)
 				}
-				used[cell{x, y}] = p.Title
+				used[cell{x, y}] = title
 			}
 		}
-		if p.Type == "row" {
-			continue
+	}
+	queries, targets := Queries(d), 0
+	for _, p := range Panels(d) {
+		targets += len(p.Targets)
+		title := deref(p.Title)
+		if !usesDatasourceVar(p.Datasource) {
+			t.Errorf("panel %q does not use the datasource variable", title)
 		}
-		if p.Datasource == nil || p.Datasource.UID != "${datasource}" {
-			t.Errorf("panel %q does not use the datasource variable", p.Title)
-		}
-		if p.Description == "" {
-			t.Errorf("panel %q has no description", p.Title)
+		if deref(p.Description) == "" {
+			t.Errorf("panel %q has no description", title)
 		}
 		if len(p.Targets) == 0 {
-			t.Errorf("panel %q has no query", p.Title)
+			t.Errorf("panel %q has no query", title)
 		}
-		for _, tg := range p.Targets {
-			if strings.TrimSpace(tg.Expr) == "" || tg.Datasource == nil || tg.Datasource.UID != "${datasource}" {
-				t.Errorf("panel %q: query %s has no expression or data source", p.Title, tg.RefID)
-			}
+	}
+	if len(queries) == 0 {
+		t.Error("no panel query read")
+	}
+	if len(queries) != targets {
+		t.Errorf("%d of %d queries are PromQL, want all", len(queries), targets)
+	}
+	for _, q := range queries {
+		if strings.TrimSpace(q.Expr) == "" || !usesDatasourceVar(q.Datasource) {
+			t.Errorf("panel %q: query %s has no expression or data source", q.Panel, deref(q.RefId))
 		}
 	}
 }
@@ -125,14 +163,12 @@ func TestRecordingRulesExist(t *testing.T) {
 	}
 	re := regexp.MustCompile(`[a-z_]+:drguard_[a-z0-9_]+:[a-z_]+`)
 	n := 0
-	for name, build := range Files {
-		for _, p := range build().Panels {
-			for _, tg := range p.Targets {
-				for _, rec := range re.FindAllString(tg.Expr, -1) {
-					n++
-					if !recorded[rec] {
-						t.Errorf("%s: panel %q reads %s, which rules/ does not record", name, p.Title, rec)
-					}
+	for name := range Files {
+		for _, q := range Queries(build(t, name)) {
+			for _, rec := range re.FindAllString(q.Expr, -1) {
+				n++
+				if !recorded[rec] {
+					t.Errorf("%s: panel %q reads %s, which rules/ does not record", name, q.Panel, rec)
 				}
 			}
 		}

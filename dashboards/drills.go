@@ -6,19 +6,19 @@ package dashboards
 func (b *builder) drillsRow() {
 	objective := thresholds("green", 0.8, "orange", 1, "red")
 	b.row("Drills")
-	b.add(6, 8, bargauge("Drill RTO / objective",
+	add(b, 6, 8, bargaugePanel("Drill RTO / objective",
 		"Recovery time each drill's last run achieved (injection → recovered_when passing) as a fraction of the RTO objective. Above 100% DRGuardDrillMissedObjective fires.",
 		"percentunit", objective,
 		instant(`max by (drill) (drguard_drill_rto_seconds) / on (drill) max by (drill) (drguard_drill_rto_objective_seconds)`, "{{drill}}")))
-	b.add(6, 8, bargauge("Drill RPO / objective",
+	add(b, 6, 8, bargaugePanel("Drill RPO / objective",
 		"Data each drill's last run lost, measured from the heartbeat, as a fraction of the RPO objective.",
 		"percentunit", objective,
 		instant(`max by (drill) (drguard_drill_rpo_seconds) / on (drill) max by (drill) (drguard_drill_rpo_objective_seconds)`, "{{drill}}")))
-	b.add(6, 8, bargauge("Since the last passed drill / period",
+	add(b, 6, 8, bargaugePanel("Since the last passed drill / period",
 		"Time since each drill last passed every checklist item, in periods of its schedule. Above 110% DRGuardDrillOverdue fires; a drill that never passed shows very large.",
 		"percentunit", thresholds("green", 0.9, "orange", 1.1, "red"),
 		instant(`(time() - max by (drill, scenario) (drguard_drill_last_success_timestamp_seconds)) / on (drill, scenario) max by (drill, scenario) (drguard_drill_period_seconds)`, "{{drill}}")))
-	b.add(6, 8, bargauge("Checklist items passed",
+	add(b, 6, 8, bargaugePanel("Checklist items passed",
 		"How many of the plan's six testing-checklist items each drill's last run passed.",
 		"short", thresholds("red", 6, "green"),
 		instant(`sum by (drill) (max by (drill, item) (drguard_drill_checklist_ok))`, "{{drill}}")))

@@ -15,7 +15,7 @@ import (
 func TestAlertFedLabelsAreCapped(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r := NewRemediation(reg)
-	b := NewBackups(reg, nil)
+	b := NewObjectives(reg, nil)
 	extra := 50
 	for i := range MaxLabelValues + extra {
 		svc := fmt.Sprintf("svc-%d", i)

@@ -1,6 +1,8 @@
-// Package metrics defines every drguard metric in one place. Metrics are
-// built from an injected prometheus.Registerer; library code never touches
-// the global registry.
+// Package metrics defines every drguard metric in one place, and computes
+// the recovery objectives' metrics (RPO exposure, RTO estimate) from the
+// facts other packages report (Objectives). Metrics are built from an
+// injected prometheus.Registerer; library code never touches the global
+// registry.
 package metrics
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/fruitfulplanet/drguard/detect"
@@ -261,8 +260,8 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 			Previous: n.previous, Logger: log,
 		})
 		cancel()
-		if o.err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && !strings.Contains(o.err.Error(), "timed out") {
-			o.err = fmt.Errorf("timed out after %s: %w", fmtDuration(timeout), o.err)
+		if o.err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && !errors.Is(o.err, action.ErrTimedOut) {
+			o.err = fmt.Errorf("%w after %s: %w", action.ErrTimedOut, fmtDuration(timeout), o.err)
 		}
 	}
 	if ctx.Err() != nil {

@@ -374,6 +374,9 @@ func (t *txn) resolveAlert(inc *store.Incident, a store.Alert) error {
 	inc.AlertStatus = string(detect.StatusResolved)
 	inc.AlertEndsAt = a.EndsAt
 	t.event(inc, "alert_resolved", "alert resolved", "", "")
+	if err := t.audit(systemActor, "incident.alert_resolved", inc.ID, "", nil); err != nil {
+		return err
+	}
 	for _, id := range inc.RunIDs {
 		run, err := t.tx.Run(id)
 		if err != nil {

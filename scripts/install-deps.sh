@@ -2,8 +2,9 @@
 # install-deps.sh installs what drguard's tests need, only when it is missing.
 #
 # Debian packages: postgresql (server binaries), redis-server, prometheus (and
-# promtool), prometheus-alertmanager (and amtool), etcd-server, openssl. They are
-# installed with one `apt-get update` and one `apt-get install`, and only when a
+# promtool), prometheus-alertmanager (and amtool), etcd-server, openssl, and
+# chromium (the console's browser tests drive it headless with chromedp). They
+# are installed with one `apt-get update` and one `apt-get install`, and only when a
 # binary is missing. Services that the packages would start are kept from
 # starting (a temporary policy-rc.d); services that were already running are
 # left alone. Tests start their own instances on free ports.
@@ -31,6 +32,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v etcd >/dev/null || [[ -x /usr/bin/etcd ]]; } || missing+=(etcd-server)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v setpriv >/dev/null || missing+=(util-linux)
+command -v chromium >/dev/null || missing+=(chromium)
 
 if ((${#missing[@]})); then
 	echo "install-deps: installing ${missing[*]}"

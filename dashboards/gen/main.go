@@ -18,7 +18,11 @@ func main() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		b, err := dashboards.Files[n]().JSON()
+		d, err := dashboards.Files[n]()
+		var b []byte
+		if err == nil {
+			b, err = dashboards.JSON(d)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "dashboards/gen:", err)
 			os.Exit(1)

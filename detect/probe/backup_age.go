@@ -54,16 +54,20 @@ func (c *backupParams) check() error {
 }
 
 func compileBackupAge(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c backupParams
-	perr := decode(p, &c)
-	t, terr := s3Target(cfg, p.Target)
-	if terr == nil && t.Bucket == "" {
-		terr = fmt.Errorf("s3 target %q has no bucket", t.Name)
+	return compileKind(p, cfg, &backupParams{}, bucketTarget,
+		func(ctx context.Context, env Env, t config.S3Target, c *backupParams) detect.Result {
+			return backupAge(ctx, env, p.Service, t, c)
+		})
+}
+
+// bucketTarget resolves a backup_age probe's s3 target, which must name a
+// bucket.
+func bucketTarget(c *config.Config, name string) (config.S3Target, error) {
+	t, err := s3Target(c, name)
+	if err == nil && t.Bucket == "" {
+		err = fmt.Errorf("s3 target %q has no bucket", t.Name)
 	}
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, env Env) detect.Result { return backupAge(ctx, env, p.Service, t, &c) }, nil
+	return t, err
 }
 
 // manifest is the part of a drguard backup manifest this probe reads.

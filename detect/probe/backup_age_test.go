@@ -59,7 +59,9 @@ func TestBackupAge(t *testing.T) {
 	put(t, client, "db/2030-01-01.manifest.json", fmt.Sprintf(`{"end": %q}`, old.Add(-time.Minute).Format(time.RFC3339)))
 	srv.UseRealTime()
 
-	p := mkProbe("backup-fresh", "backup_age", "backups", 200*time.Millisecond, map[string]any{"max_age": "26h"})
+	// A 400ms timeout: a listing and the posture calls per attempt, under
+	// -race on a busy machine.
+	p := mkProbe("backup-fresh", "backup_age", "backups", 500*time.Millisecond, map[string]any{"max_age": "26h"})
 	r := runOnce(t, env, p)
 	mustFail(t, "3-day-old backup", r, "over max_age 1d2h")
 	if r.Details["time_source"] != "manifest" || r.Details["versioning"] != "off" || r.Observations["versioning_enabled"] != 0 {

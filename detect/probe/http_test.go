@@ -98,7 +98,9 @@ func TestHTTPHungTarget(t *testing.T) {
 	s, rec := startScheduler(t, env, hung, healthy)
 	start := time.Now()
 	d := rec.waitStatus(t, "hung", "firing", 2*time.Second)
-	if !strings.Contains(d.Evidence.Reason, "timed out") {
+	// The attempt that fires either timed out itself or found the one
+	// before it still running (a loaded machine is slow to cancel it).
+	if !strings.Contains(d.Evidence.Reason, "timed out") && !strings.Contains(d.Evidence.Reason, "the target is hung") {
 		t.Errorf("evidence reason %q", d.Evidence.Reason)
 	}
 	time.Sleep(time.Second - time.Since(start))

@@ -3,7 +3,6 @@ package probe
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -54,14 +53,7 @@ func (c *workloadParams) check() error {
 }
 
 func compileKubernetesWorkload(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c workloadParams
-	perr := decode(p, &c)
-	t, terr := kubernetesTarget(cfg, p.Target)
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	ns := cmp.Or(c.Namespace, t.Namespace, metav1.NamespaceDefault)
-	return func(ctx context.Context, env Env) detect.Result { return kubernetesWorkload(ctx, env, t, ns, &c) }, nil
+	return compileKind(p, cfg, &workloadParams{}, kubernetesTarget, kubernetesWorkload)
 }
 
 // workloadStatus is what the probe reads from a Deployment or StatefulSet.
@@ -72,7 +64,8 @@ type workloadStatus struct {
 
 // kubernetesWorkload compares a Deployment's or StatefulSet's ready
 // replicas with the desired count and counts its pods in CrashLoopBackOff.
-func kubernetesWorkload(ctx context.Context, env Env, t config.KubernetesTarget, ns string, c *workloadParams) detect.Result {
+func kubernetesWorkload(ctx context.Context, env Env, t config.KubernetesTarget, c *workloadParams) detect.Result {
+	ns := cmp.Or(c.Namespace, t.Namespace, metav1.NamespaceDefault)
 	client, err := env.kubeClient(t)
 	if err != nil {
 		return fail("kubernetes target %s: %v", t.Name, err)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -73,8 +72,8 @@ func pgConfig(t config.PostgresTarget) (*pgx.ConnConfig, redactor, error) {
 
 // compilePostgres resolves a postgres probe's target and parses its DSN
 // once, when the probe is compiled.
-func compilePostgres(p config.Probe, c *config.Config) (pgTarget, error) {
-	t, err := postgresTarget(c, p.Target)
+func compilePostgres(c *config.Config, name string) (pgTarget, error) {
+	t, err := postgresTarget(c, name)
 	if err != nil {
 		return pgTarget{}, err
 	}
@@ -83,18 +82,6 @@ func compilePostgres(p config.Probe, c *config.Config) (pgTarget, error) {
 		return pgTarget{}, err
 	}
 	return pgTarget{name: t.Name, cfg: cfg, red: red}, nil
-}
-
-// compilePostgresKind decodes p's params into c, resolves its postgres
-// target, and returns the runner that calls run with both: the compiler
-// of every postgres_* kind.
-func compilePostgresKind[P any](p config.Probe, cfg *config.Config, c *P, run func(context.Context, Env, pgTarget, *P) detect.Result) (Runner, error) {
-	perr := decode(p, c)
-	t, terr := compilePostgres(p, cfg)
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, env Env) detect.Result { return run(ctx, env, t, c) }, nil
 }
 
 // pgTarget is a postgres target as a compiled probe holds it.

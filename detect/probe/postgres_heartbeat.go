@@ -26,7 +26,7 @@ func (c *heartbeatProbeParams) defaults() {
 func (c *heartbeatProbeParams) check() error { return checkTableName("table", c.Table) }
 
 func compilePostgresHeartbeat(p config.Probe, cfg *config.Config) (Runner, error) {
-	return compilePostgresKind(p, cfg, &heartbeatProbeParams{}, postgresHeartbeat)
+	return compileKind(p, cfg, &heartbeatProbeParams{}, compilePostgres, postgresHeartbeat)
 }
 
 // postgresHeartbeat upserts a heartbeat row (id, ts = now()) on the

@@ -87,7 +87,7 @@ func (c *integrityParams) check() error {
 func compilePostgresIntegrity(p config.Probe, cfg *config.Config) (Runner, error) {
 	// Each statement is bounded by the probe's timeout unless the params
 	// say otherwise.
-	return compilePostgresKind(p, cfg, &integrityParams{StatementTimeout: p.Timeout}, postgresIntegrity)
+	return compileKind(p, cfg, &integrityParams{StatementTimeout: p.Timeout}, compilePostgres, postgresIntegrity)
 }
 
 // postgresIntegrity runs user-defined SQL invariants and optional amcheck

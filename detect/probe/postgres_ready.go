@@ -42,7 +42,7 @@ func (c *readyParams) check() error {
 }
 
 func compilePostgresReady(p config.Probe, cfg *config.Config) (Runner, error) {
-	return compilePostgresKind(p, cfg, &readyParams{}, postgresReady)
+	return compileKind(p, cfg, &readyParams{}, compilePostgres, postgresReady)
 }
 
 // postgresReady opens a new connection (so that refused connections and

@@ -55,7 +55,7 @@ func (c *replicationParams) check() error {
 }
 
 func compilePostgresReplication(p config.Probe, cfg *config.Config) (Runner, error) {
-	return compilePostgresKind(p, cfg, &replicationParams{}, postgresReplication)
+	return compileKind(p, cfg, &replicationParams{}, compilePostgres, postgresReplication)
 }
 
 // postgresReplication measures replication lag in bytes and seconds. On a

@@ -106,6 +106,21 @@ func compile(p config.Probe, c *config.Config) (Runner, error) {
 	return run, nil
 }
 
+// compileKind is the compiler of a probe kind whose params decode into P
+// and whose target resolves (and is prepared once) into T: it decodes p's
+// params into c (which may hold defaults the kind's defaults method cannot
+// know), resolves p's target with target, reports the problems of both at
+// once, and returns the runner that calls run with the two.
+func compileKind[P, T any](p config.Probe, cfg *config.Config, c *P,
+	target func(*config.Config, string) (T, error), run func(context.Context, Env, T, *P) detect.Result) (Runner, error) {
+	perr := decode(p, c)
+	t, terr := target(cfg, p.Target)
+	if err := errors.Join(terr, perr); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, env Env) detect.Result { return run(ctx, env, t, c) }, nil
+}
+
 // decode fills out (a pointer to a kind's params struct) with its
 // defaults, then decodes p's params into it strictly, then checks it.
 func decode(p config.Probe, out any) error {

@@ -39,21 +39,21 @@ type redisTargetConn struct {
 }
 
 func compileRedisPersistence(p config.Probe, cfg *config.Config) (Runner, error) {
-	var c redisParams
-	perr := decode(p, &c)
-	t, terr := redisTarget(cfg, p.Target)
-	var tc *tls.Config
-	if terr == nil && t.TLS != nil {
-		tc, terr = promconfig.NewTLSConfig(t.TLS)
-		if terr != nil {
-			terr = fmt.Errorf("redis target %q: tls: %w", t.Name, terr)
-		}
+	return compileKind(p, cfg, &redisParams{}, compileRedis, redisPersistence)
+}
+
+// compileRedis resolves a redis probe's target and builds its TLS
+// configuration once, when the probe is compiled.
+func compileRedis(c *config.Config, name string) (redisTargetConn, error) {
+	t, err := redisTarget(c, name)
+	if err != nil || t.TLS == nil {
+		return redisTargetConn{target: t}, err
 	}
-	if err := errors.Join(terr, perr); err != nil {
-		return nil, err
+	tc, err := promconfig.NewTLSConfig(t.TLS)
+	if err != nil {
+		return redisTargetConn{}, fmt.Errorf("redis target %q: tls: %w", t.Name, err)
 	}
-	rt := redisTargetConn{target: t, tls: tc}
-	return func(ctx context.Context, env Env) detect.Result { return redisPersistence(ctx, env, rt, &c) }, nil
+	return redisTargetConn{target: t, tls: tc}, nil
 }
 
 // redisPersistence reads INFO persistence with go-redis (over TLS when

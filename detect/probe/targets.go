@@ -34,48 +34,35 @@ func checkTableName(key, name string) error {
 // The lookups below find a probe's target by name and kind.
 
 func postgresTarget(c *config.Config, name string) (config.PostgresTarget, error) {
-	for _, t := range targetsOf(c).Postgres {
-		if t.Name == name {
-			return t, nil
-		}
-	}
-	return config.PostgresTarget{}, noTarget(c, "postgres", name)
+	return findTarget(c, "postgres", name, targetsOf(c).Postgres, func(t config.PostgresTarget) string { return t.Name })
 }
 
 func redisTarget(c *config.Config, name string) (config.RedisTarget, error) {
-	for _, t := range targetsOf(c).Redis {
-		if t.Name == name {
-			return t, nil
-		}
-	}
-	return config.RedisTarget{}, noTarget(c, "redis", name)
+	return findTarget(c, "redis", name, targetsOf(c).Redis, func(t config.RedisTarget) string { return t.Name })
 }
 
 func httpTarget(c *config.Config, name string) (config.HTTPTarget, error) {
-	for _, t := range targetsOf(c).HTTP {
-		if t.Name == name {
-			return t, nil
-		}
-	}
-	return config.HTTPTarget{}, noTarget(c, "http", name)
+	return findTarget(c, "http", name, targetsOf(c).HTTP, func(t config.HTTPTarget) string { return t.Name })
 }
 
 func s3Target(c *config.Config, name string) (config.S3Target, error) {
-	for _, t := range targetsOf(c).S3 {
-		if t.Name == name {
-			return t, nil
-		}
-	}
-	return config.S3Target{}, noTarget(c, "s3", name)
+	return findTarget(c, "s3", name, targetsOf(c).S3, func(t config.S3Target) string { return t.Name })
 }
 
 func kubernetesTarget(c *config.Config, name string) (config.KubernetesTarget, error) {
-	for _, t := range targetsOf(c).Kubernetes {
-		if t.Name == name {
+	return findTarget(c, "kubernetes", name, targetsOf(c).Kubernetes, func(t config.KubernetesTarget) string { return t.Name })
+}
+
+// findTarget returns the target called name among targets, those of one
+// kind, or an error that says what the name is instead.
+func findTarget[T any](c *config.Config, kind, name string, targets []T, nameOf func(T) string) (T, error) {
+	for _, t := range targets {
+		if nameOf(t) == name {
 			return t, nil
 		}
 	}
-	return config.KubernetesTarget{}, noTarget(c, "kubernetes", name)
+	var none T
+	return none, noTarget(c, kind, name)
 }
 
 // targetsOf returns c's targets, or none when c is nil.

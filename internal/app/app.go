@@ -22,6 +22,7 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/kubeclient"
+	"github.com/fruitfulplanet/drguard/internal/pitr"
 	"github.com/fruitfulplanet/drguard/internal/server"
 	"github.com/fruitfulplanet/drguard/internal/store"
 	"github.com/fruitfulplanet/drguard/metrics"
@@ -54,12 +55,15 @@ type App struct {
 	updates  *remediate.StatusUpdater
 	drills   *drill.Runner
 	backups  *backup.Service
+	pitr     *pitr.Poller
 	probes   probe.Env
 	http     *http.Server
 	listener net.Listener
 	registry *prometheus.Registry
 	// webConfig is Options.WebConfigFile.
 	webConfig string
+	// web is the console, the event stream and the Slack app.
+	web *webParts
 }
 
 // New opens the journal, builds the engine and binds the listener. The
@@ -87,13 +91,14 @@ func New(o Options) (*App, error) {
 	if o.StoragePath != "" {
 		path = o.StoragePath
 	}
-	st, err := store.Open(path)
+	st, err := openJournal(cfg, path)
 	if err != nil {
 		return nil, err
 	}
 	probeMetrics := metrics.NewProbes(reg)
+	objectives := metrics.NewObjectives(reg, cfg.Objectives)
 	backups, err := backup.NewScheduler(backup.Options{Config: cfg, Logger: log.With("component", "backup"),
-		Metrics: metrics.NewBackups(reg, probeMetrics), Journal: st,
+		Metrics: metrics.NewBackups(reg, probeMetrics), Objectives: objectives, Journal: st,
 		Integrity: probe.CheckCopy(cfg, log.With("component", "restore-test"))})
 	if err != nil {
 		_ = st.Close()
@@ -118,7 +123,7 @@ func New(o Options) (*App, error) {
 		Run: func(ctx context.Context, p config.Probe) detect.Result {
 			r := probes.Run(ctx, p)
 			if point, ok := probe.ReplicaRecoveryPoint(p, r); ok {
-				backups.ObserveReplica(p.Target, point) // replica RPO exposure
+				objectives.ObserveReplica(p.Target, point) // replica RPO exposure
 			}
 			return r
 		},
@@ -139,7 +144,7 @@ func New(o Options) (*App, error) {
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
 		OnResolved: func(in store.Incident) {
 			if in.Labels[remediate.LabelDrill] == "" { // drills are measured by their own metrics
-				backups.ObserveIncident(in)
+				observeIncident(objectives, in)
 			}
 		},
 	})
@@ -167,17 +172,39 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	web, err := newWeb(cfg, st, engineAPI{eng}, objectives, reg, log)
+	if err != nil {
+		_ = ln.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	srv := server.New(server.Options{
-		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Auth: server.NewAuthenticator(cfg.Auth),
+		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Auth: web.auth,
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg),
+		Console: web.console, Events: web.stream, Slack: web.slackHandler(),
 	})
-	return &App{
+	a := &App{
 		cfg: cfg, log: log, store: st, engine: eng, sched: sched, updates: updates, drills: drills, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
+		web:  web,
+		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
-	}, nil
+	}
+	// Event streams never go idle: end them when shutdown begins.
+	a.http.RegisterOnShutdown(web.stream.Close)
+	return a, nil
+}
+
+// observeIncident records a resolved incident's recovery duration in
+// drguard_recovery_duration_seconds{service,scenario}.
+func observeIncident(o *metrics.Objectives, in store.Incident) bool {
+	if in.State != store.IncidentResolved {
+		return false
+	}
+	return o.ObserveIncident(metrics.Incident{Service: in.Labels["service"], Scenario: in.Labels["scenario"],
+		StartsAt: in.StartsAt, FirstSeen: in.FirstSeen, ResolvedAt: in.ResolvedAt})
 }
 
 // BuildActions provisions every registered action once, on the shared
@@ -219,8 +246,11 @@ func (a *App) Run(ctx context.Context) error {
 		{"engine", a.engine.Run},
 		{"probe scheduler", a.sched.Run},
 		{"backups", a.backups.Run},
+		{"pitr", a.pitr.Run},
 		{"status updates", a.updates.Run},
 		{"drills", a.drills.Run},
+		{"event feed", a.web.feed.Run},
+		{"slack app", a.web.runSlack},
 		{"http", a.serveHTTP},
 	}
 	// The components run in an errgroup: the first to fail cancels the

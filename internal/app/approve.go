@@ -8,9 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
 )
 
 // approveUsage is the approve command's synopsis.
@@ -33,9 +34,10 @@ func cmdApprove(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintln(stdio.Stderr, approveUsage)
 		return ExitUsage
 	}
-	raw, err := os.ReadFile(*tokenFile)
+	// A relative --token-file is relative to the working directory.
+	token, err := (&config.Config{}).ReadSecret(config.SecretRef{File: *tokenFile})
 	if err != nil {
-		fmt.Fprintf(stdio.Stderr, "drguard approve: read token file: %v\n", err)
+		fmt.Fprintf(stdio.Stderr, "drguard approve: token: %v\n", err)
 		return ExitFail
 	}
 	verb := "approve"
@@ -51,7 +53,7 @@ func cmdApprove(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Stderr, "drguard approve: %v\n", err)
 		return ExitUsage
 	}
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(raw)))
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(token.Reveal()))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

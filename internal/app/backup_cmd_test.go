@@ -215,8 +215,12 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 	for name := range commands() {
 		for _, flag := range []string{"--help", "-h"} {
-			if code, _, errOut := runCLI(name, flag); code != ExitOK {
+			code, out, errOut := runCLI(name, flag)
+			if code != ExitOK {
 				t.Errorf("drguard %s %s = %d (%s), want 0", name, flag, code, errOut)
+			}
+			if help := out + errOut; strings.Contains(help, "panic") {
+				t.Errorf("drguard %s %s printed a panic in its usage: %s", name, flag, help)
 			}
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // BenchmarkIntake drives POST /api/v1/alerts with concurrent keep-alive
@@ -25,26 +27,35 @@ import (
 // cpus=1 it is confined to one CPU with GOMAXPROCS=1 (a 1-CPU container),
 // with cpus=2 it has the machine's two. It measures drguard's durable
 // intake (the whole daemon: auth, decode, group-committed journal write,
-// the engine processing the outbox) beside a no-persistence handler (auth,
-// decode, 200) in the same run.
+// the engine processing the outbox) into the embedded journal ("durable")
+// and into a PostgreSQL journal ("postgres", at 64 connections: a local
+// server with fsync on, a new database per run) beside a no-persistence
+// handler (auth, decode, 200) in the same run.
 func BenchmarkIntake(b *testing.B) {
 	dir := b.TempDir()
 	cfgFile := filepath.Join(dir, "drguard.yaml")
 	if err := os.WriteFile(cfgFile, []byte(baseConfig), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	journals := newBenchJournals(b, dir)
 	for _, cpus := range []int{1, 2} {
 		for _, conns := range []int{8, 64} {
-			for _, mode := range []string{"nopersist", "durable"} {
+			for _, mode := range []string{"nopersist", "durable", "postgres"} {
+				if mode == "postgres" && conns != 64 {
+					continue
+				}
 				b.Run(fmt.Sprintf("%s/cpus=%d/conns=%d", mode, cpus, conns), func(b *testing.B) {
 					var d *daemon
 					var env []string
 					if cpus == 1 {
 						env = []string{"GOMAXPROCS=1", cpusEnv + "=1"}
 					}
-					if mode == "durable" {
+					switch mode {
+					case "durable":
 						d = startDaemon(b, cfgFile, b.TempDir(), env...)
-					} else {
+					case "postgres":
+						d = startDaemon(b, journals.config(b), b.TempDir(), env...)
+					default:
 						d = startNoPersist(b, env...)
 					}
 					cpu0 := childCPU(b, d)
@@ -199,4 +210,37 @@ func childCPU(b *testing.B, d *daemon) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// benchJournals hands each postgres run a configuration whose journal is
+// a new database on one PostgreSQL server, started (lazily, by the first
+// run that needs it) with fsync on: the durability the embedded journal's
+// O_DSYNC writes have.
+type benchJournals struct {
+	b   *testing.B
+	dir string
+	pg  *testharness.PG
+	n   int
+}
+
+func newBenchJournals(b *testing.B, dir string) *benchJournals {
+	return &benchJournals{b: b, dir: dir}
+}
+
+// config creates a database and returns a configuration file using it.
+func (j *benchJournals) config(b *testing.B) string {
+	b.Helper()
+	if j.pg == nil {
+		j.pg = testharness.Postgres(j.b, testharness.NoReplica(), testharness.PGConf("fsync", "on"),
+			testharness.PGConf("full_page_writes", "on"), testharness.PGConf("max_connections", "100"))
+	}
+	j.n++
+	db := fmt.Sprintf("journal%d", j.n)
+	j.pg.CreateDB(db)
+	file := filepath.Join(j.dir, db+".yaml")
+	cfg := baseConfig + "storage: {type: postgres, dsn: '" + j.pg.PrimaryDSN(db) + "'}\n"
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return file
 }

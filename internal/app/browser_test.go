@@ -129,7 +129,7 @@ func TestHTMLResponsesCarrySecurityHeaders(t *testing.T) {
 		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
 		csp[name] = value
 	}
-	if csp["default-src"] != "'none'" || csp["script-src"] != "'self'" || csp["frame-ancestors"] != "'none'" || csp["form-action"] != "'self'" {
+	if csp["default-src"] != "'none'" || csp["script-src"] != "'self'" || csp["style-src"] != "'self'" || csp["frame-ancestors"] != "'none'" || csp["form-action"] != "'self'" {
 		t.Errorf("Content-Security-Policy is not strict: %q", resp.Header.Get("Content-Security-Policy"))
 	}
 	// The 401 a browser sees first carries them too.

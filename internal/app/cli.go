@@ -230,10 +230,24 @@ func addLogFlags(fs *flag.FlagSet, level string) *promslog.Config {
 	c := &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
 	_ = c.Level.Set(level)
 	_ = c.Format.Set("logfmt")
-	fs.Var(c.Level, promslogflag.LevelFlagName, promslogflag.LevelFlagHelp)
-	fs.Var(c.Format, promslogflag.FormatFlagName, promslogflag.FormatFlagHelp)
+	fs.Var(zeroSafe{c.Level}, promslogflag.LevelFlagName, promslogflag.LevelFlagHelp)
+	fs.Var(zeroSafe{c.Format}, promslogflag.FormatFlagName, promslogflag.FormatFlagHelp)
 	return c
 }
+
+// zeroSafe wraps a flag.Value whose zero value panics in String (promslog's
+// Level and Format hold a nil pointer): flag's usage output calls String
+// on a zero value of each flag's type to tell whether to print a default.
+type zeroSafe struct{ v flag.Value }
+
+func (z zeroSafe) String() string {
+	if z.v == nil {
+		return ""
+	}
+	return z.v.String()
+}
+
+func (z zeroSafe) Set(s string) error { return z.v.Set(s) }
 
 // NewLogger builds a command's logger with promslog, writing to w.
 func NewLogger(w io.Writer, c *promslog.Config) *slog.Logger {

@@ -79,6 +79,9 @@ policies:
 	if in.Source != "probe" || in.Labels["probe"] != "pg-ready" || in.Labels["scenario"] != "database_failure" || in.Labels["service"] != "demo" {
 		t.Errorf("incident labels: source %q, %v", in.Source, in.Labels)
 	}
+	testharness.Eventually(t, 5*time.Second, "the recovery duration to be observed", func() bool {
+		return metric(t, a.Registry, "drguard_recovery_duration_seconds", "service", "demo", "scenario", "database_failure") == 1
+	})
 	var detail struct {
 		Incident store.Incident
 		Runs     []store.Run

@@ -13,12 +13,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/detect/probe"
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/kubeclient"
+	"github.com/fruitfulplanet/drguard/internal/pitr"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/remediate/action"
 	"github.com/fruitfulplanet/drguard/remediate/drill"
 )
@@ -78,10 +82,16 @@ func preflightDrill(ctx context.Context, file, name, format string, log *slog.Lo
 		fmt.Fprintf(stdio.Stderr, "drguard drill: %v\n", err)
 		return ExitFail
 	}
-	rec, err := backup.New(backup.Options{Config: cfg, Logger: log})
+	objectives := metrics.NewObjectives(prometheus.NewRegistry(), cfg.Objectives)
+	backups, err := backup.New(backup.Options{Config: cfg, Logger: log, Objectives: objectives})
 	if err != nil {
 		fmt.Fprintf(stdio.Stderr, "drguard drill: %v\n", err)
 		return ExitFail
+	}
+	rds := pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log})
+	refresh := func(ctx context.Context) {
+		backups.Refresh(ctx)
+		rds.Refresh(ctx)
 	}
 	env := probe.NewEnv(probe.EnvOptions{Logger: log, Config: cfg, Kube: kube})
 	defer env.Close()
@@ -90,7 +100,7 @@ func preflightDrill(ctx context.Context, file, name, format string, log *slog.Lo
 		fmt.Fprintf(stdio.Stderr, "drguard drill: %v\n", err)
 		return ExitFail
 	}
-	rows := drill.Preflight(ctx, drill.PreflightOptions{Config: cfg, Actions: actions, Recovery: rec,
+	rows := drill.Preflight(ctx, drill.PreflightOptions{Config: cfg, Actions: actions, Recovery: objectives, Refresh: refresh,
 		RunProbe: func(ctx context.Context, p config.Probe) detect.Result { return probes.Run(ctx, p) }}, d)
 	if format == "json" {
 		enc := json.NewEncoder(stdio.Stdout)

@@ -147,7 +147,8 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
-// metric reads one sample of a metric family with the given labels.
+// metric reads one sample of a metric family with the given labels (a
+// histogram's sample count).
 func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -174,6 +175,8 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, labels ...strin
 				return m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
 				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/fruitfulplanet/drguard/detect/alertmanager"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/server"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // daemonEnv makes the test binary act as the drguard command (value "1"),
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 	case "nopersist":
 		os.Exit(serveNoPersist(os.Args[1]))
 	}
-	os.Exit(m.Run())
+	testharness.Main(m) // the shared kube-apiserver and browser stop after the tests
 }
 
 // serveNoPersist answers webhooks the way intake does minus the journal:

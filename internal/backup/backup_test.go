@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // TestBackupRestoreRoundTrip backs up a database with known content,
@@ -126,7 +127,7 @@ func TestTamperedAndTruncatedBackupsRefused(t *testing.T) {
 	if got := gauge(t, e.metrics.RestoreTestRuns.WithLabelValues("shop", "app-db", "failure")); got != float64(len(cases)) {
 		t.Errorf("restore_test_runs_total{result=failure} = %v, want %d", got, len(cases))
 	}
-	if _, ok := e.svc.Exposure("shop", SourceBackup); ok {
+	if _, ok := e.objectives.Exposure("shop", metrics.SourceBackup); ok {
 		t.Error("a backup that never verified counts as a recovery point")
 	}
 	e.putObject(m.Object, original)

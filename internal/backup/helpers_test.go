@@ -32,10 +32,12 @@ type env struct {
 	cfg     *config.Config
 	svc     *Service
 	metrics *metrics.Backups
-	reg     *prometheus.Registry
-	journal *store.Store
-	keyFile string
-	source  string // the backed-up database's DSN
+	// objectives receives the service's restore tests.
+	objectives *metrics.Objectives
+	reg        *prometheus.Registry
+	journal    *store.Store
+	keyFile    string
+	source     string // the backed-up database's DSN
 }
 
 // testBucket is the bucket every test uses.
@@ -94,8 +96,9 @@ restore_tests:
 func (e *env) newService() *Service {
 	e.reg = prometheus.NewRegistry()
 	e.metrics = metrics.NewBackups(e.reg, metrics.NewProbes(e.reg))
+	e.objectives = metrics.NewObjectives(e.reg, e.cfg.Objectives)
 	svc, err := New(Options{
-		Config: e.cfg, Metrics: e.metrics, Journal: e.journal, TempDir: e.t.TempDir(),
+		Config: e.cfg, Metrics: e.metrics, Objectives: e.objectives, Journal: e.journal, TempDir: e.t.TempDir(),
 		Integrity: probe.CheckCopy(e.cfg, nil),
 		S3Client: func(context.Context, config.S3Target) (*s3.Client, error) {
 			return e.s3.NewClient(e.t, func(o *s3.Options) { o.RetryMaxAttempts = 2 }), nil

@@ -5,12 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/tink-crypto/tink-go/v2/streamingaead/subtle"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
 )
 
 // Encryption names the streaming AEAD in manifests: Tink's AES256_GCM_HKDF_1MB
@@ -36,13 +36,9 @@ type Key struct {
 // as hex (64 characters) or base64 (`openssl rand -base64 32`). One trailing
 // newline is ignored. Errors name the file, never its contents.
 func LoadKey(path string) (*Key, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := config.ReadSecretFile(path)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("backup key %s: %v", path, pe.Err)
-		}
-		return nil, fmt.Errorf("backup key %s: %v", path, err)
+		return nil, fmt.Errorf("backup key: %w", err)
 	}
 	material := decodeKey(raw)
 	if len(material) < minKeyBytes {

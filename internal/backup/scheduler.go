@@ -27,11 +27,11 @@ func NewScheduler(o Options) (*Service, error) { return New(o) }
 // first (so a restart neither resets freshness nor re-runs a backup that is
 // not due), then takes each backup when due (the newest manifest's end plus
 // the interval, or at once when there is none), applies retention after
-// each, runs each restore test when due, and refreshes freshness,
-// verification and PITR state every RefreshInterval, until ctx ends. Run
+// each, runs each restore test when due, and refreshes freshness and
+// verification state every RefreshInterval, until ctx ends. Run
 // it on one drguard only (the leader). It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	s.setObjectiveMetrics()
+	s.initMetrics()
 	s.Refresh(ctx)
 	var wg sync.WaitGroup
 	for _, b := range s.cfg.Backups {
@@ -172,15 +172,14 @@ func (s *Service) state(name string) *schedState {
 }
 
 // Refresh re-reads every backup's manifests and restore-test results from
-// object storage and the PITR recovery points from RDS, and updates the
-// metrics and recovery state. Errors are logged; the previous state stays.
+// object storage and reports them. Errors are logged; the previous state
+// stays.
 func (s *Service) Refresh(ctx context.Context) {
 	for _, b := range s.cfg.Backups {
 		if err := s.refreshBackup(ctx, b); err != nil {
 			s.log.Warn("cannot read backups from object storage", "backup", b.Name, "err", err)
 		}
 	}
-	s.refreshPITR(ctx)
 }
 
 // refreshBackup reads one backup's catalog.

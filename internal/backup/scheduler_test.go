@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // TestSchedulerRunsDueWorkOnce starts the scheduler on an empty bucket: it
@@ -53,7 +54,7 @@ func TestSchedulerRunsDueWorkOnce(t *testing.T) {
 	if got := gauge(t, e.metrics.ExpectedInterval.WithLabelValues("shop", "app-db")); got != 3600 {
 		t.Errorf("backup_expected_interval_seconds = %v", got)
 	}
-	if got := gauge(t, e.metrics.RPOObjective.WithLabelValues("shop")); got != 3600 {
+	if got := gauge(t, e.objectives.RPOObjective.WithLabelValues("shop")); got != 3600 {
 		t.Errorf("rpo_objective_seconds = %v", got)
 	}
 
@@ -67,7 +68,7 @@ func TestSchedulerRunsDueWorkOnce(t *testing.T) {
 	if b, rt := runs(); len(b) != 1 || len(rt) != 1 {
 		t.Errorf("after a restart the scheduler ran again: %d backups, %d restore tests", len(b), len(rt))
 	}
-	if _, ok := e.svc.Exposure("shop", SourceBackup); !ok {
+	if _, ok := e.objectives.Exposure("shop", metrics.SourceBackup); !ok {
 		t.Error("after a restart the verified backup is not a recovery point")
 	}
 }

@@ -1,6 +1,9 @@
 // Package backup takes encrypted streaming backups of PostgreSQL targets,
-// proves that they restore, applies retention, and measures the recovery
-// point and time each service can achieve right now.
+// proves that they restore and applies retention. It reports facts — each
+// backup and each restore test, with the recovery point found inside the
+// restored data and how long the restore took — to its metrics and to the
+// recovery objectives (metrics.Objectives), which own the RPO exposure and
+// the RTO estimate.
 //
 // A backup is pg_dump's custom format (uncompressed, -Z0) streamed through
 // zstd, then Tink's streaming AEAD (AES-256-GCM with HKDF, 1 MiB segments),
@@ -23,7 +26,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -35,23 +37,24 @@ import (
 type Options struct {
 	Config *config.Config
 	Logger *slog.Logger
-	// Metrics receives backup, restore-test and objective metrics; nil
-	// disables them.
+	// Metrics receives backup and restore-test metrics; nil disables them.
 	Metrics *metrics.Backups
+	// Objectives receives every passed restore test (its recovery point
+	// and duration), from which the RPO exposure of the backup source and
+	// the RTO estimate are computed; nil reports none.
+	Objectives *metrics.Objectives
 	// Journal records backup runs, restore tests and retention deletions;
 	// nil disables it (retention then refuses to delete).
 	Journal *store.Store
-	// S3Client and RDSClient build AWS clients; nil means NewS3Client and
-	// NewRDSClient.
-	S3Client  S3ClientFunc
-	RDSClient RDSClientFunc
+	// S3Client builds S3 clients; nil means NewS3Client.
+	S3Client S3ClientFunc
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// TempDir holds restore files (the decrypted dump); "" means the
 	// system's temporary directory. It needs room for one raw dump.
 	TempDir string
-	// RefreshInterval is how often Run re-reads object storage and RDS
-	// (default 1m).
+	// RefreshInterval is how often Run re-reads object storage (default
+	// 1m).
 	RefreshInterval time.Duration
 	// Progress receives a progress line during long runs (a terminal);
 	// nil prints nothing.
@@ -62,29 +65,29 @@ type Options struct {
 }
 
 // Service runs backups, restores, restore tests and retention for the
-// configuration's backups, and keeps the recovery objectives' state.
+// configuration's backups.
 type Service struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	metrics  *metrics.Backups
-	journal  *store.Store
-	s3Func   S3ClientFunc
-	rdsFunc  RDSClientFunc
-	now      func() time.Time
-	tempDir  string
-	refresh  time.Duration
-	progress io.Writer
+	cfg        *config.Config
+	log        *slog.Logger
+	metrics    *metrics.Backups
+	objectives *metrics.Objectives
+	journal    *store.Store
+	s3Func     S3ClientFunc
+	now        func() time.Time
+	tempDir    string
+	refresh    time.Duration
+	progress   io.Writer
 	// integrity checks a restored copy.
 	integrity IntegrityCheck
 
 	mu      sync.Mutex
 	clients map[string]*s3.Client
-	// rdsClients caches RDS clients by aws target.
-	rdsClients map[string]*rds.Client
-	cache      recordCache
-	recovery   recoveryState
-	running    map[string]bool // backups and restore tests in progress
-	sched      map[string]*schedState
+	cache   recordCache
+	// lastTest is, per backup, the end of the newest passed restore test
+	// whose metrics are exported.
+	lastTest map[string]time.Time
+	running  map[string]bool // backups and restore tests in progress
+	sched    map[string]*schedState
 }
 
 // New returns a Service. It does no I/O: clients are created on first use.
@@ -93,10 +96,10 @@ func New(o Options) (*Service, error) {
 		return nil, errors.New("backup: no configuration")
 	}
 	s := &Service{
-		cfg: o.Config, log: o.Logger, metrics: o.Metrics, journal: o.Journal,
-		s3Func: o.S3Client, rdsFunc: o.RDSClient, now: o.Now, tempDir: o.TempDir,
+		cfg: o.Config, log: o.Logger, metrics: o.Metrics, objectives: o.Objectives, journal: o.Journal,
+		s3Func: o.S3Client, now: o.Now, tempDir: o.TempDir,
 		refresh: o.RefreshInterval, progress: o.Progress, integrity: o.Integrity,
-		clients: map[string]*s3.Client{}, rdsClients: map[string]*rds.Client{}, running: map[string]bool{},
+		clients: map[string]*s3.Client{}, lastTest: map[string]time.Time{}, running: map[string]bool{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -104,18 +107,11 @@ func New(o Options) (*Service, error) {
 	if s.s3Func == nil {
 		s.s3Func = NewS3Client
 	}
-	if s.rdsFunc == nil {
-		s.rdsFunc = NewRDSClient
-	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.refresh <= 0 {
 		s.refresh = time.Minute
-	}
-	s.recovery.init()
-	if m := s.metrics; m != nil {
-		m.SetExposureFunc(s.exposures)
 	}
 	return s, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // integrityProbes are the target's postgres_integrity checks, which restore
@@ -54,12 +55,12 @@ func TestRestoreTestMeasuresRPOAndRTO(t *testing.T) {
 	if got := gauge(t, e.metrics.RestoreTestRecoveryPoint.WithLabelValues("shop", "app-db")); math.Abs(got-float64(hb.UnixNano())/1e9) > 1e-3 {
 		t.Errorf("restore_test_recovery_point_timestamp_seconds = %v, want %v", got, hb.Unix())
 	}
-	exposure, ok := e.svc.Exposure("shop", SourceBackup)
+	exposure, ok := e.objectives.Exposure("shop", metrics.SourceBackup)
 	if want := time.Since(hb); !ok || exposure < 90*time.Second || exposure > want+time.Second {
 		t.Errorf("rpo exposure from backups = %v (known %v), want about %v", exposure, ok, want)
 	}
 	wantRTO := v.DurationSeconds + (10 * time.Minute).Seconds()
-	if got := gauge(t, e.metrics.RTOEstimate.WithLabelValues("shop")); math.Abs(got-wantRTO) > 1e-6 {
+	if got := gauge(t, e.objectives.RTOEstimate.WithLabelValues("shop")); math.Abs(got-wantRTO) > 1e-6 {
 		t.Errorf("rto_estimate_seconds = %v, want %v", got, wantRTO)
 	}
 	if rows, err := e.pg.Query(e.ctx(), e.pg.PrimaryDSN("postgres"), `SELECT datname FROM pg_database WHERE datname LIKE 'drguard_rt_%'`); err != nil || len(rows) != 0 {
@@ -80,10 +81,10 @@ func TestRestoreTestMeasuresRPOAndRTO(t *testing.T) {
 	if got := gauge(t, e.metrics.LastSuccess.WithLabelValues("shop", "app-db")); math.Abs(got-float64(m.End.UnixNano())/1e9) > 1e-3 {
 		t.Errorf("after restart backup_last_success_timestamp_seconds = %v, want %v", got, m.End)
 	}
-	if got := gauge(t, e.metrics.RTOEstimate.WithLabelValues("shop")); math.Abs(got-wantRTO) > 1e-6 {
+	if got := gauge(t, e.objectives.RTOEstimate.WithLabelValues("shop")); math.Abs(got-wantRTO) > 1e-6 {
 		t.Errorf("after restart rto_estimate_seconds = %v, want %v", got, wantRTO)
 	}
-	if after, ok := e.svc.Exposure("shop", SourceBackup); !ok || after < exposure {
+	if after, ok := e.objectives.Exposure("shop", metrics.SourceBackup); !ok || after < exposure {
 		t.Errorf("after restart exposure = %v (%v), want at least %v", after, ok, exposure)
 	}
 	if due := e.svc.backupDue(e.cfg.Backups[0]); !due.Equal(m.End.Add(time.Hour)) {
@@ -110,7 +111,7 @@ func TestRestoreTestFailsOnIntegrityCheck(t *testing.T) {
 	if rows, err := e.pg.Query(e.ctx(), e.pg.PrimaryDSN("postgres"), `SELECT datname FROM pg_database WHERE datname LIKE 'drguard_rt_%'`); err != nil || len(rows) != 0 {
 		t.Errorf("scratch databases left: %v (%v)", rows, err)
 	}
-	if _, ok := e.svc.Exposure("shop", SourceBackup); ok {
+	if _, ok := e.objectives.Exposure("shop", metrics.SourceBackup); ok {
 		t.Error("a backup whose restore test failed counts as a recovery point")
 	}
 	if got := gauge(t, e.metrics.RestoreTestRuns.WithLabelValues("shop", "app-db", "failure")); got != 1 {

@@ -178,9 +178,9 @@ func (w *walker) walk(t reflect.Type, n *yaml.Node, path string) {
 		w.index(n, path)
 	default:
 		if n.Kind != yaml.ScalarNode {
-			w.bad(n, path, "expected "+typeName(t)+", not "+kindName(n))
+			w.bad(n, path, "expected "+params.TypeName(t)+", not "+kindName(n))
 		} else if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			w.bad(n, path, fmt.Sprintf("expected %s, not %q", typeName(t), n.Value))
+			w.bad(n, path, fmt.Sprintf("expected %s, not %q", params.TypeName(t), n.Value))
 		}
 	}
 }
@@ -311,22 +311,5 @@ func kindName(n *yaml.Node) string {
 		return "a single value"
 	default:
 		return "an alias"
-	}
-}
-
-// typeName describes a Go type for error messages.
-func typeName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	default:
-		return t.String()
 	}
 }

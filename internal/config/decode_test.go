@@ -105,7 +105,7 @@ func TestWrongShapes(t *testing.T) {
 	}{
 		{"list for mapping", "server: [a]\n", `test.yaml:1: server: expected a mapping of keys, not a list`},
 		{"string for list", "policies: nope\n", `test.yaml:1: policies: expected a list, not a single value`},
-		{"string for int", "server: {max_body_bytes: lots}\n", `test.yaml:1: server.max_body_bytes: expected an integer, not "lots"`},
+		{"string for int", "server: {max_body_bytes: lots}\n", `test.yaml:1: server.max_body_bytes: expected a whole number, not "lots"`},
 		{"string for bool", "guardrails: {dry_run: maybe}\n", `test.yaml:1: guardrails.dry_run: expected true or false, not "maybe"`},
 		{"mapping for string", "storage: {path: {a: b}}\n", `test.yaml:1: storage.path: expected a string, not a mapping`},
 		{"repeated key", "storage: {path: a}\nstorage: {path: b}\n", `test.yaml:2: storage: key "storage" is repeated (first on line 1)`},

@@ -12,6 +12,7 @@ const (
 	DefaultListenAddress     = ":9095"
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultShutdownTimeout   = model.Duration(10 * time.Second)
+	DefaultSessionLifetime   = model.Duration(12 * time.Hour)
 	DefaultStoragePath       = "data"
 	DefaultDestructiveBudget = 3
 	DefaultDestructiveWindow = model.Duration(time.Hour)
@@ -57,7 +58,8 @@ func applyDefaults(c *Config, present func(path string) bool) {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	setDuration(&s.ShutdownTimeout, DefaultShutdownTimeout)
-	setString(&c.Storage.Path, DefaultStoragePath)
+	setDuration(&s.SessionLifetime, DefaultSessionLifetime)
+	c.Storage.applyDefaults()
 
 	g := &c.Guardrails
 	if g.DestructiveBudget == 0 && !present("guardrails.destructive_budget") {

@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestEngineKeys covers the keys the remediation engine reads: a policy's
 // on_resolved, a step's approval.approvals, and the user name reserved for
@@ -18,7 +21,7 @@ func TestEngineKeys(t *testing.T) {
 	if p := c.Policies[0]; p.OnResolved != OnResolvedStop || p.Steps[0].Approval.Approvals != 1 {
 		t.Errorf("defaults: on_resolved %q, approvals %d; want stop, 1", p.OnResolved, p.Steps[0].Approval.Approvals)
 	}
-	c = mustParse(t, webhookAuth+`policies:
+	c = mustParse(t, webhookAuth+twoApprovers+`policies:
   - name: p
     matchers: ['alertname="X"']
     on_resolved: continue
@@ -43,4 +46,36 @@ func TestEngineKeys(t *testing.T) {
 			wantAll(t, parseErr(t, tc.yml, knownExecHTTP()).Error(), tc.want)
 		})
 	}
+}
+
+// twoApprovers is an auth.users section with one approver and one admin.
+const twoApprovers = `  users:
+    - {name: ann, role: approver, token: ann-token-0123456789}
+    - {name: bob, role: admin, token: bob-token-0123456789}
+`
+
+// TestTooFewApproversWarn shows that check says when four-eyes leaves
+// destructive gated steps no second approver, or a step needs more
+// approvers than there are.
+func TestTooFewApproversWarn(t *testing.T) {
+	c := mustParse(t, `auth:
+  webhook: {bearer_token: hook-token-0123456789}
+  four_eyes: true
+  users: [{name: ann, role: approver, token: ann-token-0123456789}, {name: vic, role: viewer, token: vic-token-0123456789}]
+policies: [{name: p, matchers: ['a="b"'], steps: [{action: exec, params: {argv: [x]}, approval: {required: true}}]}]
+`)
+	wantWarning(t, c, "auth.four_eyes: four-eyes needs two different approvers")
+	c = mustParse(t, webhookAuth+twoApprovers+`policies: [{name: p, matchers: ['a="b"'], steps: [{action: exec, params: {argv: [x]}, approval: {required: true, approvals: 3}}]}]
+`)
+	wantWarning(t, c, "policies[0].steps[0].approval.approvals: needs 3 different approvers but only 2 users have the approver or admin role")
+}
+
+func wantWarning(t *testing.T, c *Config, want string) {
+	t.Helper()
+	for _, w := range c.Warnings() {
+		if strings.Contains(w.String(), want) {
+			return
+		}
+	}
+	t.Errorf("no warning %q in %v", want, c.Warnings())
 }

@@ -70,7 +70,7 @@ func Parse(data []byte, file string, known Known) (*Config, error) {
 	if file != "" {
 		dir = filepath.Dir(file)
 	}
-	r := &resolver{ps: ps, dir: dir, lookupEnv: os.LookupEnv}
+	r := &resolver{ps: ps, dir: dir}
 	r.resolveSecrets(c)
 
 	applyDefaults(c, func(path string) bool { _, ok := ps.lines[path]; return ok })

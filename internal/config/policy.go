@@ -182,6 +182,7 @@ func (v *validator) crossReference() {
 		v.backupRefs(indexPath("backups", i), b, restored[b.Name])
 	}
 	v.recoveryRefs()
+	v.journalSeparate()
 	v.drillRefs()
 }
 

@@ -4,25 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 )
 
-// resolver fills Secret fields from the environment and from files. It is
-// the only place where ${NAME} is expanded: nothing else in the file is
-// touched by the environment.
+// resolver fills Secret fields from the environment and from files when
+// the configuration loads, each through its SecretRef (see
+// SecretRef.resolve): nothing else in the file is touched by the
+// environment.
 type resolver struct {
 	ps *problems
 	// dir is the configuration file's directory; relative *_file paths
 	// are resolved against it.
 	dir string
-	// lookupEnv is os.LookupEnv, replaceable for tests.
-	lookupEnv func(string) (string, bool)
 }
 
 // resolveSecrets resolves every secret and file reference of c.
 func (r *resolver) resolveSecrets(c *Config) {
+	r.secret("server", "session_key", &c.Server.SessionKey, &c.Server.SessionKeyFile)
 	wh := &c.Auth.Webhook
 	r.secret("auth.webhook", "bearer_token", &wh.BearerToken, &wh.BearerTokenFile)
 	if ba := wh.BasicAuth; ba != nil {
@@ -44,10 +43,11 @@ func (r *resolver) resolveSecrets(c *Config) {
 		}
 	}
 	r.notifierSecrets(c)
+	r.storageSecrets(c)
 	for i := range c.Backups {
 		b := &c.Backups[i]
 		if b.KeyFile != "" {
-			b.KeyFile = r.path(b.KeyFile)
+			b.KeyFile = resolvePath(r.dir, b.KeyFile)
 			r.checkReadable(joinPath(indexPath("backups", i), "key_file"), b.KeyFile)
 		}
 	}
@@ -58,36 +58,38 @@ func (r *resolver) resolveSecrets(c *Config) {
 // field is rewritten to the resolved path.
 func (r *resolver) secret(base, key string, s *Secret, file *string) {
 	valuePath, filePath := joinPath(base, key), joinPath(base, key+"_file")
+	ref := SecretRef{Value: *s, File: *file}
 	switch {
-	case *s != "" && *file != "":
+	case ref.IsZero():
+		return
+	case ref.Value != "" && ref.File != "":
 		r.ps.errorf(filePath, "set either %s or %s_file, not both", key, key)
 		*s = ""
-	case *file != "":
-		*file = r.path(*file)
-		v, err := readSecretFile(*file)
-		if err != nil {
-			r.ps.errorf(filePath, "%v", err)
-			return
-		}
-		*s = Secret(v)
-	case *s != "":
-		v, literal, err := r.expand(string(*s))
-		if err != nil {
-			r.ps.errorf(valuePath, "%v", err)
-			*s = ""
-			return
-		}
-		if literal {
-			r.ps.warnf(valuePath, "the secret is written in the configuration itself; use ${ENV_VAR} or %s_file so the file can be shared", key)
-		}
-		*s = Secret(v)
+		return
+	case ref.File != "":
+		*file = resolvePath(r.dir, *file)
+		valuePath = filePath
+	case !referencesEnv(string(ref.Value)):
+		r.ps.warnf(valuePath, "the secret is written in the configuration itself; use ${ENV_VAR} or %s_file so the file can be shared", key)
 	}
+	v, err := ref.resolve(r.dir)
+	if err != nil {
+		r.ps.errorf(valuePath, "%v", err)
+		v = ""
+	}
+	*s = v
 }
 
-// expand replaces each ${NAME} in s with the environment variable NAME.
-// literal reports that s referenced no variable at all. Errors name the
-// variables, never a value.
-func (r *resolver) expand(s string) (out string, literal bool, err error) {
+// referencesEnv reports whether s holds a ${NAME} to expand.
+func referencesEnv(s string) bool {
+	_, literal, _ := expandEnv(s, func(string) (string, bool) { return "x", true })
+	return !literal
+}
+
+// expandEnv replaces each ${NAME} in s with the environment variable NAME,
+// as lookup finds it. literal reports that s referenced no variable at
+// all. Errors name the variables, never a value.
+func expandEnv(s string, lookup func(string) (string, bool)) (out string, literal bool, err error) {
 	var b strings.Builder
 	var errs []error
 	literal = true
@@ -109,7 +111,7 @@ func (r *resolver) expand(s string) (out string, literal bool, err error) {
 		literal = false
 		b.WriteString(s[:start])
 		s = s[start+end+1:]
-		v, ok := r.lookupEnv(name)
+		v, ok := lookup(name)
 		switch {
 		case !ok:
 			errs = append(errs, fmt.Errorf("environment variable %s is not set", name))
@@ -138,44 +140,21 @@ func validEnvName(name string) bool {
 	return true
 }
 
-// path resolves a relative path against the configuration's directory.
-func (r *resolver) path(p string) string {
+// resolvePath resolves a relative path against dir.
+func resolvePath(dir, p string) string {
 	if filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(r.dir, p)
+	return filepath.Join(dir, p)
 }
 
-// readSecretFile reads a secret from a file, dropping one trailing newline.
-// Its errors name the file, never its contents.
-func readSecretFile(name string) (string, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return "", fileError(name, err)
-	}
-	s := strings.TrimSuffix(string(data), "\n")
-	s = strings.TrimSuffix(s, "\r")
-	if s == "" {
-		return "", fmt.Errorf("file %s is empty", name)
-	}
-	return s, nil
-}
-
-// checkReadable reports a file that cannot be opened or is empty.
+// checkReadable reports a secret file that cannot be read or is empty.
 func (r *resolver) checkReadable(path, name string) {
-	f, err := os.Open(name)
-	if err != nil {
-		r.ps.errorf(path, "%v", fileError(name, err))
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	raw, err := ReadSecretFile(name)
 	switch {
 	case err != nil:
-		r.ps.errorf(path, "%v", fileError(name, err))
-	case st.IsDir():
-		r.ps.errorf(path, "%s is a directory, not a file", name)
-	case st.Size() == 0:
+		r.ps.errorf(path, "%v", err)
+	case len(raw) == 0:
 		r.ps.errorf(path, "file %s is empty", name)
 	}
 }

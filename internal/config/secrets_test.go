@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,72 @@ targets:
 	}
 	if !strings.Contains(outputs["json"], `"bearer_token":"<secret>"`) {
 		t.Errorf("json does not use the YAML key names: %s", js)
+	}
+}
+
+// TestReadSecret resolves SecretRefs the way the configuration's own
+// secrets are: ${NAME} from the environment, a relative file against the
+// configuration file's directory, read anew each time.
+func TestReadSecret(t *testing.T) {
+	t.Setenv("DRGUARD_TEST_TOKEN", "env-secret")
+	dir := t.TempDir()
+	writeFile(t, dir, "token", "file-secret\n")
+	c := &Config{File: filepath.Join(dir, "drguard.yaml")}
+	tests := []struct {
+		name string
+		ref  SecretRef
+		want string // the secret, or the error
+	}{
+		{"value", SecretRef{Value: "pre-${DRGUARD_TEST_TOKEN}"}, "pre-env-secret"},
+		{"relative file", SecretRef{File: "token"}, "file-secret"},
+		{"absolute file", SecretRef{File: filepath.Join(dir, "token")}, "file-secret"},
+		{"missing file", SecretRef{File: "nope"}, "file " + filepath.Join(dir, "nope") + " does not exist"},
+		{"unset variable", SecretRef{Value: "${DRGUARD_TEST_UNSET}"}, "environment variable DRGUARD_TEST_UNSET is not set"},
+		{"both", SecretRef{Value: "x", File: "token"}, "set either a value or a file, not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := c.ReadSecret(tt.ref)
+			if err != nil {
+				if !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("error %v, want %q", err, tt.want)
+				}
+				return
+			}
+			if got.Reveal() != tt.want {
+				t.Errorf("secret = %q, want %q", got.Reveal(), tt.want)
+			}
+		})
+	}
+	writeFile(t, dir, "token", "rotated\n")
+	if got, err := c.ReadSecret(SecretRef{File: "token"}); err != nil || got.Reveal() != "rotated" {
+		t.Errorf("after rotation: %q, %v", got.Reveal(), err)
+	}
+}
+
+// TestSecretRefPrintsNoSecret shows a SecretRef as <secret>, or as the
+// file that holds it, in every output.
+func TestSecretRefPrintsNoSecret(t *testing.T) {
+	for _, tt := range []struct {
+		ref  SecretRef
+		want string
+	}{
+		{SecretRef{Value: "hunter2-value"}, "<secret>"},
+		{SecretRef{File: "/run/secrets/t"}, "<secret in /run/secrets/t>"},
+	} {
+		js, err := json.Marshal(map[string]SecretRef{"k": tt.ref})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf strings.Builder
+		slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "ref", tt.ref)
+		for name, out := range map[string]string{
+			"%v": fmt.Sprintf("%v", tt.ref), "%+v": fmt.Sprintf("%+v", tt.ref), "%#v": fmt.Sprintf("%#v", tt.ref),
+			"json": strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(string(js)), "slog": buf.String(),
+		} {
+			if strings.Contains(out, "hunter2") || !strings.Contains(out, tt.want) {
+				t.Errorf("%s = %s, want %s and no secret", name, out, tt.want)
+			}
+		}
 	}
 }

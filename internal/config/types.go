@@ -39,6 +39,14 @@ type Server struct {
 	ExternalURL string `yaml:"external_url" json:"external_url"`
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout model.Duration `yaml:"shutdown_timeout" json:"shutdown_timeout"`
+	// SessionKey signs the web console's session cookies (HMAC-SHA256);
+	// at least 32 bytes, from ${ENV} or session_key_file. Without one,
+	// drguard draws a random key at start: sign-ins then end when it
+	// restarts, and replicas do not accept each other's sessions.
+	SessionKey     Secret `yaml:"session_key" json:"session_key"`
+	SessionKeyFile string `yaml:"session_key_file" json:"session_key_file"`
+	// SessionLifetime is how long a console sign-in lasts. Default 12h.
+	SessionLifetime model.Duration `yaml:"session_lifetime" json:"session_lifetime"`
 }
 
 // Auth holds every credential drguard accepts.
@@ -85,11 +93,10 @@ type User struct {
 	Role      Role   `yaml:"role" json:"role"`
 	Token     Secret `yaml:"token" json:"token"`
 	TokenFile string `yaml:"token_file" json:"token_file"`
-}
-
-// Storage says where the embedded journal lives.
-type Storage struct {
-	Path string `yaml:"path" json:"path"` // default "data"
+	// SlackUserID is the user's Slack member ID (U…): the Approve and
+	// Reject buttons of drguard's Slack messages act as this user when
+	// that Slack user presses them. Slack users not mapped are refused.
+	SlackUserID string `yaml:"slack_user_id" json:"slack_user_id"`
 }
 
 // Guardrails are global limits on remediation.
@@ -348,8 +355,9 @@ type RestoreTest struct {
 	Timeout model.Duration `yaml:"timeout" json:"timeout"`
 }
 
-// Notifier is a destination for incident communication: a Slack
-// incoming webhook, an SMTP relay, or a status page's webhook.
+// Notifier is a destination for incident communication: Slack (an
+// incoming webhook, or an app's bot token, which also carries approval
+// requests with buttons), an SMTP relay, or a status page's webhook.
 type Notifier struct {
 	Name string `yaml:"name" json:"name"`
 	Type string `yaml:"type" json:"type"` // slack, email, webhook
@@ -360,6 +368,24 @@ type Notifier struct {
 	// BearerToken is sent to a webhook as "Authorization: Bearer …".
 	BearerToken     Secret `yaml:"bearer_token" json:"bearer_token"`
 	BearerTokenFile string `yaml:"bearer_token_file" json:"bearer_token_file"`
+
+	// BotToken is a Slack app's bot token (xoxb-…) for Slack's Web API.
+	// A slack notifier with one posts every approval request whose
+	// incident its matchers select to Channel (chat.postMessage), with
+	// the step's facts and Approve and Reject buttons, and updates the
+	// message (chat.update) as people decide. Without url, its status
+	// updates go through the Web API too.
+	BotToken     Secret `yaml:"bot_token" json:"bot_token"`
+	BotTokenFile string `yaml:"bot_token_file" json:"bot_token_file"`
+	// Channel is the Slack channel (an ID such as C0123, or #name) of a
+	// notifier with a bot token.
+	Channel string `yaml:"channel" json:"channel"`
+	// SigningSecret is the Slack app's signing secret: it verifies the
+	// button presses Slack sends to /api/v1/slack/interactions.
+	SigningSecret     Secret `yaml:"signing_secret" json:"signing_secret"`
+	SigningSecretFile string `yaml:"signing_secret_file" json:"signing_secret_file"`
+	// APIURL is Slack's Web API. Default https://slack.com/api/.
+	APIURL string `yaml:"api_url" json:"api_url"`
 
 	// Smarthost is the SMTP relay (host:port) of an email notifier.
 	Smarthost string   `yaml:"smarthost" json:"smarthost"`
@@ -384,7 +410,7 @@ type Notifier struct {
 	// 2h, the plan's "every 2 hours during recovery".
 	RecoveryInterval model.Duration `yaml:"recovery_interval" json:"recovery_interval"`
 	// Matchers (Alertmanager syntax) select the incidents this notifier
-	// sends scheduled updates for; empty means all.
+	// sends scheduled updates and approval requests for; empty means all.
 	Matchers []string `yaml:"matchers" json:"matchers"`
 }
 

@@ -32,8 +32,10 @@ func (v *validator) validate() {
 	v.targets()
 	v.probes()
 	v.policies()
+	v.approvers()
 	v.backups()
 	v.notifiers()
+	v.slackUsers()
 	v.drills()
 }
 
@@ -77,6 +79,14 @@ func (v *validator) server() {
 		v.absoluteURL("server.external_url", s.ExternalURL, "http", "https")
 	}
 	v.positive("server.shutdown_timeout", s.ShutdownTimeout)
+	v.positive("server.session_lifetime", s.SessionLifetime)
+	if n := len(s.SessionKey.Reveal()); s.SessionKey != "" && n < MinSessionKeyBytes {
+		key := "server.session_key"
+		if s.SessionKeyFile != "" {
+			key += "_file"
+		}
+		v.ps.errorf(key, "the session key is %d bytes long; use at least %d random bytes (e.g. openssl rand -hex 32)", n, MinSessionKeyBytes)
+	}
 }
 
 // absoluteURL checks that raw is an absolute URL with one of the schemes.
@@ -146,9 +156,7 @@ func (v *validator) auth() {
 }
 
 func (v *validator) storageAndGuardrails() {
-	if v.c.Storage.Path == "" {
-		v.ps.errorf("storage.path", "path is required")
-	}
+	v.storage()
 	g := v.c.Guardrails
 	if g.DestructiveBudget < 0 {
 		v.ps.errorf("guardrails.destructive_budget", "must not be negative")

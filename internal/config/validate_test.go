@@ -95,7 +95,8 @@ func TestValidationRules(t *testing.T) {
 		{"restore test backup", "restore_tests: [{name: r, backup: nope, interval: 1d}]\n", nil, `restore_tests[0].backup: undefined backup "nope" in restore test "r"`},
 		{"restore test interval", pgTargets + "backups: [{name: b, target: db, destination: bucket, key_file: /etc/hostname}]\nrestore_tests: [{name: r, backup: b}]\n", nil, `restore_tests[0].interval: must be greater than 0`},
 		{"notifier type", "notifiers: [{name: n, type: pager, url: 'https://x'}]\n", nil, `notifiers[0].type: unknown notifier type "pager": want slack, email or webhook`},
-		{"notifier url", "notifiers: [{name: n, type: slack}]\n", nil, `notifiers[0].url: url is required`},
+		{"notifier url", "notifiers: [{name: n, type: slack}]\n", nil, `notifiers[0].url: url or bot_token is required`},
+		{"webhook notifier url", "notifiers: [{name: n, type: webhook}]\n", nil, `notifiers[0].url: url is required`},
 		{"notifier url hidden", "notifiers: [{name: n, type: slack, url: 'hooks.slack.com/services/T0/B0/SECRETPART'}]\n", nil, `notifiers[0].url: invalid URL (not shown)`},
 	}
 	for _, tt := range tests {

@@ -51,6 +51,9 @@ func exercise(t *testing.T, s *scenario) {
 	cool := map[string]string{"alertname": "E2ECooldown", "service": "shop", "scenario": "database_failure", "target": "pg-3"}
 	post("firing", cool, starts)
 	testharness.Eventually(t, 15*time.Second, "the cooldown policy's first run", func() bool { return s.execRuns(t, "cool-") == 1 })
+	// The second alert must meet the cooldown, not the first run still
+	// being journaled (that is blocked as active_run).
+	testharness.Eventually(t, 15*time.Second, "the cooldown policy's first run to end", func() bool { return s.runsEnded(t, "E2ECooldown") })
 	post("firing", cool, starts.Add(time.Second)) // a new incident for the same target
 	testharness.Eventually(t, 15*time.Second, "a failed step and a blocked step", func() bool {
 		text := string(s.scrape(t))

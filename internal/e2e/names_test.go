@@ -1,12 +1,13 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"testing"
+
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
 	"github.com/fruitfulplanet/drguard/dashboards"
 	"github.com/fruitfulplanet/drguard/rules"
@@ -68,18 +69,16 @@ func dashboardQueries(t *testing.T) (queries []panelQuery, variables []panelQuer
 		if err != nil {
 			t.Fatal(err)
 		}
-		var d dashboards.Dashboard
-		if err := json.Unmarshal(raw, &d); err != nil {
+		d, err := dashboards.Load(raw)
+		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		for _, p := range d.Panels {
-			for _, tg := range p.Targets {
-				queries = append(queries, panelQuery{filepath.Base(f), p.Title, tg.RefID, tg.Expr})
-			}
+		for _, q := range dashboards.Queries(d) {
+			queries = append(queries, panelQuery{filepath.Base(f), q.Panel, *q.RefId, q.Expr})
 		}
 		for _, v := range d.Templating.List {
-			if v.Type == "query" {
-				variables = append(variables, panelQuery{filepath.Base(f), "$" + v.Name, "", v.Definition})
+			if v.Type == dashboard.VariableTypeQuery && v.Definition != nil {
+				variables = append(variables, panelQuery{filepath.Base(f), "$" + v.Name, "", *v.Definition})
 			}
 		}
 	}

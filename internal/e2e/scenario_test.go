@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -156,6 +157,45 @@ func (s *scenario) execRuns(t *testing.T, prefix string) int {
 		t.Fatal(err)
 	}
 	return len(m)
+}
+
+// runsEnded reports whether the incidents of alertname have at least one
+// run and every one of their runs has ended, as GET
+// /api/v1/incidents/{id} shows them.
+func (s *scenario) runsEnded(t *testing.T, alertname string) bool {
+	t.Helper()
+	var list struct {
+		Incidents []struct {
+			ID     string            `json:"id"`
+			Labels map[string]string `json:"labels"`
+		} `json:"incidents"`
+	}
+	code, body := s.do(t, http.MethodGet, "/api/v1/incidents", adminToken, nil)
+	if code != http.StatusOK || json.Unmarshal(body, &list) != nil {
+		t.Fatalf("GET /api/v1/incidents: %d %s", code, body)
+	}
+	runs := 0
+	for _, in := range list.Incidents {
+		if in.Labels["alertname"] != alertname {
+			continue
+		}
+		var detail struct {
+			Runs []struct {
+				EndedAt time.Time `json:"endedAt"`
+			} `json:"runs"`
+		}
+		code, body := s.do(t, http.MethodGet, "/api/v1/incidents/"+in.ID, adminToken, nil)
+		if code != http.StatusOK || json.Unmarshal(body, &detail) != nil {
+			t.Fatalf("GET /api/v1/incidents/%s: %d %s", in.ID, code, body)
+		}
+		for _, r := range detail.Runs {
+			if r.EndedAt.IsZero() {
+				return false
+			}
+			runs++
+		}
+	}
+	return runs > 0
 }
 
 // recordingPolicy is a policy whose exec step creates a file named after

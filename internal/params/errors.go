@@ -81,9 +81,9 @@ func keyErrors(err error) []error {
 	var pe *mapstructure.ParseError
 	switch {
 	case errors.As(cause, &ute):
-		cause = fmt.Errorf("want %s, got %s", typeName(ute.Expected.Type()), kindOf(ute.Value))
+		cause = fmt.Errorf("want %s, got %s", TypeName(ute.Expected.Type()), kindOf(ute.Value))
 	case errors.As(cause, &pe):
-		cause = fmt.Errorf("want %s, got %s", typeName(pe.Expected.Type()), kindOf(pe.Value))
+		cause = fmt.Errorf("want %s, got %s", TypeName(pe.Expected.Type()), kindOf(pe.Value))
 	}
 	return []error{&KeyError{Key: keyPath(de.Name()), Err: cause}}
 }
@@ -172,8 +172,10 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// typeName describes a Go type in the words of a YAML file.
-func typeName(t reflect.Type) string {
+// TypeName describes a Go type in the words of a YAML file ("a whole
+// number", "a list"): the wording of type errors here and in the
+// configuration loader.
+func TypeName(t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}

@@ -138,9 +138,10 @@ func wantsHTML(r *http.Request) bool {
 }
 
 var approvalsPage = template.Must(template.New("approvals").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>drguard: pending approvals</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.4em;vertical-align:top}pre{margin:0}code{font-size:.8em}</style>
-</head><body><h1>Pending approvals</h1>
+<html lang="en"><head><meta charset="utf-8"><title>drguard: pending approvals</title>
+<link rel="stylesheet" href="/static/console.css">
+</head><body class="plain"><h1>Pending approvals</h1>
+<p>The <a href="/approvals">console</a> shows the same with a sign-in instead of basic auth.</p>
 {{if not .}}<p>Nothing is waiting for a decision.</p>{{else}}
 <table><tr><th>ID</th><th>What</th><th>Why</th><th>Parameters</th><th>Data at risk</th><th>Approvals</th><th>Expires</th><th>Decide</th></tr>
 {{range .}}<tr><td>{{.ID}}</td><td>{{.Policy}} / {{.Step}} ({{.Action}}) on {{.Target}}</td><td>{{.Why}}</td>
@@ -148,7 +149,7 @@ var approvalsPage = template.Must(template.New("approvals").Parse(`<!doctype htm
 {{end}}</pre><code>{{.ParamsHash}}</code></td><td>{{.DataAtRisk}}</td>
 <td>{{.Status}}{{if .ApprovedBy}}; approved by {{range $i, $a := .ApprovedBy}}{{if $i}}, {{end}}{{$a}}{{end}}{{end}}</td>
 <td>{{.ExpiresAt.Format "2006-01-02 15:04:05 MST"}}</td>
-<td><form method="post" action="/remediate/{{.ID}}/approve"><input type="hidden" name="paramsHash" value="{{.ParamsHash}}"><input name="comment" placeholder="comment"><button>Approve</button></form>
-<form method="post" action="/remediate/{{.ID}}/reject"><input type="hidden" name="paramsHash" value="{{.ParamsHash}}"><input name="comment" placeholder="comment"><button>Reject</button></form></td></tr>
+<td><form method="post" action="/remediate/{{.ID}}/approve"><input type="hidden" name="paramsHash" value="{{.ParamsHash}}"><label>Comment <input name="comment"></label><button>Approve</button></form>
+<form method="post" action="/remediate/{{.ID}}/reject"><input type="hidden" name="paramsHash" value="{{.ParamsHash}}"><label>Comment <input name="comment"></label><button>Reject</button></form></td></tr>
 {{end}}</table>{{end}}</body></html>
 `))

@@ -112,6 +112,12 @@ func (s *Server) authFailed(r *http.Request, who string) {
 	if r.Header.Get("Authorization") == "" {
 		reason = metrics.AuthMissing
 	}
+	s.failed(r, reason, who)
+}
+
+// failed records a refused credential for a reason: counted, logged and
+// charged to the source's limiter, as authFailed does.
+func (s *Server) failed(r *http.Request, reason, who string) {
 	endpoint := endpointOf(r.Pattern)
 	s.countFailure(endpoint, reason)
 	src := source(r)

@@ -8,12 +8,12 @@ import (
 )
 
 // securityHeaders are set on every response. They matter for the HTML
-// pages (approvals, and the console's pages to come): no script but from
-// drguard itself and never inline, no framing (clickjacking), no Referer
+// pages (the console, and /remediate for browsers): no script or style but
+// drguard's own files, never inline, no framing (clickjacking), no Referer
 // carrying an approval link's ID to another site, no MIME sniffing. On JSON
 // and the metrics they cost nothing and do no harm.
 var securityHeaders = map[string]string{
-	"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; " +
+	"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	"X-Frame-Options":        "DENY",
 	"Referrer-Policy":        "no-referrer",

@@ -1,5 +1,6 @@
 // Package server is drguard's HTTP API: Alertmanager intake, approvals,
-// incidents, the kill switch, metrics, liveness and readiness.
+// incidents, the kill switch, the event stream, Slack's button presses,
+// metrics, liveness and readiness; and the routes of the web console.
 package server
 
 import (
@@ -67,6 +68,12 @@ type Options struct {
 	// DefaultAuthFailureEvery.
 	AuthFailureBurst int
 	AuthFailureEvery time.Duration
+	// Console serves the web console's pages (nil: no console).
+	Console Console
+	// Events serves GET /api/v1/events (nil: not served).
+	Events http.Handler
+	// Slack serves POST /api/v1/slack/interactions (nil: not served).
+	Slack http.Handler
 }
 
 // Server serves the HTTP API.
@@ -97,6 +104,7 @@ func New(o Options) *Server {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.routeExtras()
 	return s
 }
 

@@ -1,10 +1,6 @@
 package store
 
-import (
-	"bytes"
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // bucketBackups holds backup runs ("bk-…") and restore tests ("rt-…"). The
 // backups themselves live in object storage with their manifests; these
@@ -92,20 +88,4 @@ func (t *Tx) ForEachBackupRun(fn func(BackupRun) error) error {
 // ForEachRestoreTestRun calls fn for every restore test in ID order.
 func (t *Tx) ForEachRestoreTestRun(fn func(RestoreTestRun) error) error {
 	return forEachPrefix(t, bucketBackups, "rt-", fn)
-}
-
-// forEachPrefix decodes and visits the records whose keys start with prefix.
-func forEachPrefix[T any](t *Tx, bucket []byte, prefix string, fn func(T) error) error {
-	c := t.tx.Bucket(bucket).Cursor()
-	p := []byte(prefix)
-	for k, raw := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return err
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-	}
-	return nil
 }

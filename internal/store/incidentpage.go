@@ -63,34 +63,29 @@ func (s *Store) IncidentPage(q IncidentQuery) (IncidentPage, error) {
 // (every incident when before is empty), in reverse ID order, newest
 // first, decoding one at a time, until fn returns false or an error.
 func (t *Tx) IncidentsBefore(before string, fn func(Incident) (bool, error)) error {
-	c := t.tx.Bucket(bucketIncidents).Cursor()
-	k, v := c.Last()
-	if before != "" {
-		if k, _ = c.Seek([]byte(before)); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-	}
-	for ; k != nil; k, v = c.Prev() {
+	return t.kv.scanBefore(bucketIncidents, keyOrNil(before), func(k, v []byte) (bool, error) {
 		var in Incident
 		if err := json.Unmarshal(v, &in); err != nil {
-			return fmt.Errorf("incident %s: %w", k, err)
+			return false, fmt.Errorf("incident %s: %w", k, err)
 		}
-		if more, err := fn(in); err != nil || !more {
-			return err
-		}
-	}
-	return nil
+		return fn(in)
+	})
 }
 
 // hasIncidentBefore reports whether any incident's ID sorts before id.
 func (t *Tx) hasIncidentBefore(id string) bool {
-	c := t.tx.Bucket(bucketIncidents).Cursor()
-	if k, _ := c.Seek([]byte(id)); k == nil {
-		k, _ = c.Last()
-		return k != nil
+	found := false
+	err := t.kv.scanBefore(bucketIncidents, keyOrNil(id), func([]byte, []byte) (bool, error) {
+		found = true
+		return false, nil
+	})
+	return err == nil && found
+}
+
+// keyOrNil is key as bytes, nil when empty (no bound).
+func keyOrNil(key string) []byte {
+	if key == "" {
+		return nil
 	}
-	k, _ := c.Prev()
-	return k != nil
+	return []byte(key)
 }

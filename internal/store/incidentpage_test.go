@@ -11,20 +11,19 @@ import (
 // early with a cursor, and following the cursors yields each matching
 // incident once, newest first.
 func TestIncidentPageReadsOnlyItsPage(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	forEachBackend(t, func(t *testing.T, j *journal) { testIncidentPage(t, j.openT(t)) })
+}
+
+func testIncidentPage(t *testing.T, s *Store) {
 	const total = 200
-	err = s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx *Tx) error {
 		for i := range total {
 			in := Incident{Key: fmt.Sprint(i), State: IncidentOpen, Labels: map[string]string{"service": fmt.Sprint("svc", i%10)}}
 			if err := tx.PutIncident(&in); err != nil {
 				return err
 			}
 		}
-		return tx.tx.Bucket(bucketIncidents).Put([]byte("inc-000001"), []byte("{not json"))
+		return tx.kv.put(bucketIncidents, []byte("inc-000001"), []byte("{not json"))
 	})
 	if err != nil {
 		t.Fatal(err)

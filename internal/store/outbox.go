@@ -2,21 +2,16 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
 )
 
-// The outbox (outboxlog.go) is separate from the journal so that webhook
-// intake, which must be durable before answering, never waits behind the
-// engine's transactions. The engine acknowledges alerts by moving a
-// watermark in the journal in the same transaction that records their
-// effects; records at or below the watermark are garbage, and whole
-// segments of them are deleted by later intake commits.
-
-var ackedKey = []byte("outbox_acked")
+// The outbox is separate from the records so that webhook intake, which
+// must be durable before answering, never waits behind the engine's
+// transactions: the embedded journal appends to its intake log
+// (outboxlog.go), the PostgreSQL journal inserts into its outbox table.
 
 // maxGroup bounds how many requests share one intake write.
 const maxGroup = 256
@@ -36,7 +31,7 @@ var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
 func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 	req := &enqueueReq{alerts: make([][]byte, len(alerts)), errc: make(chan error, 1)}
 	// One pooled buffer for the request's alerts, each record a slice of
-	// it; the log has copied them when submit returns.
+	// it; the backend has copied them when submit returns.
 	bp := encodeBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	ends := make([]int, len(alerts))
@@ -57,18 +52,16 @@ func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 	return err
 }
 
-// TrimOutbox asks the commit loop to delete acknowledged outbox segments.
-// Intake commits trim as they go; the engine calls this when it has caught
-// up, so that an idle outbox is emptied too.
+// TrimOutbox asks the commit loop to delete what acknowledged alerts left
+// behind. Intake commits trim as they go; the engine calls this when it
+// has caught up, so that an idle outbox is emptied too.
 func (s *Store) TrimOutbox(ctx context.Context) error {
 	return s.submit(ctx, &enqueueReq{errc: make(chan error, 1)})
 }
 
 func (s *Store) submit(ctx context.Context, req *enqueueReq) error {
-	select {
-	case <-s.done:
+	if s.closed() {
 		return ErrClosed
-	default:
 	}
 	select {
 	case s.enqueue <- req:
@@ -94,9 +87,16 @@ func (s *Store) submit(ctx context.Context, req *enqueueReq) error {
 	}
 }
 
+// commitTimeout bounds one group's durable write, so that a journal that
+// stops answering fails intake (503, Alertmanager retries) instead of
+// holding every webhook.
+const commitTimeout = 10 * time.Second
+
+// commitLoop takes the requests queued while the previous group was being
+// written and writes them as one group. The backend says how many loops
+// run at once: several overlap their groups' round trips to PostgreSQL.
 func (s *Store) commitLoop() {
 	defer s.wg.Done()
-	defer close(s.loopDone)
 	batch := make([]*enqueueReq, 0, maxGroup)
 	var payloads [][]byte
 	for {
@@ -122,12 +122,14 @@ func (s *Store) commitLoop() {
 		}
 		var err error
 		if len(payloads) > 0 {
-			_, err = s.outbox.append(payloads)
+			ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+			err = s.b.appendAlerts(ctx, payloads)
+			cancel()
 		}
 		// Acknowledged segments left behind cost disk, not correctness:
 		// a failed deletion fails only a request that asked for nothing
 		// else, and the next commit retries it.
-		if terr := s.outbox.trim(s.acked.Load()); len(payloads) == 0 {
+		if terr := s.b.trimOutbox(); len(payloads) == 0 {
 			err = terr
 		}
 		for _, req := range batch {
@@ -149,67 +151,51 @@ func (s *Store) drainClosed() {
 }
 
 // PendingAlerts returns up to limit (0: all) unacknowledged alerts in
-// arrival order.
+// sequence order.
 func (s *Store) PendingAlerts(limit int) ([]Alert, error) {
-	raws, first, err := s.outbox.read(s.acked.Load()+1, limit)
+	if s.closed() {
+		return nil, ErrClosed
+	}
+	raws, err := s.b.pendingAlerts(limit)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Alert, len(raws))
 	for i, raw := range raws {
-		seq := first + uint64(i)
-		a, err := decodeAlert(raw)
+		a, err := decodeAlert(raw.payload)
 		if err != nil {
-			return nil, fmt.Errorf("decode outbox alert %d: %w", seq, err)
+			return nil, fmt.Errorf("decode outbox alert %d: %w", raw.seq, err)
 		}
-		a.Seq = seq
+		a.Seq = raw.seq
 		out[i] = a
 	}
 	return out, nil
 }
 
-// ackedSeq reads the outbox watermark from the journal.
-func (t *Tx) ackedSeq() uint64 {
-	if v := t.tx.Bucket(bucketMeta).Get(ackedKey); len(v) == 8 {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
-
 // AckAlert marks an outbox alert as processed. Do it in the transaction
-// that records the alert's effects: the watermark and the effects become
-// durable together, so an alert is processed exactly once across crashes.
-// Alerts must be acknowledged in sequence order.
+// that records the alert's effects: the acknowledgement and the effects
+// become durable together, so an alert is processed exactly once across
+// crashes. Acknowledge every alert processed, one by one. A repeat within
+// the transaction is harmless; an alert that another transaction already
+// acknowledged fails with ErrAlreadyAcked.
 func (t *Tx) AckAlert(seq uint64) error {
-	if seq <= t.ackedSeq() {
-		return nil
-	}
-	if err := t.tx.Bucket(bucketMeta).Put(ackedKey, u64(seq)); err != nil {
-		return err
-	}
-	t.acked = seq
-	return nil
+	return t.kv.ackAlert(seq)
 }
 
 // DeadLetter moves an outbox alert that cannot be processed into the
 // journal's dead-letter bucket, with the reason, and acknowledges it.
+// A missing or already acknowledged alert is ErrNotFound.
 func (t *Tx) DeadLetter(seq uint64, reason string) error {
-	if seq <= t.ackedSeq() {
-		return ErrNotFound
-	}
-	raws, first, err := t.s.outbox.read(seq, 1)
+	raw, err := t.kv.outboxAlert(seq)
 	if err != nil {
 		return err
 	}
-	if len(raws) == 0 || first != seq {
-		return ErrNotFound
-	}
 	// The alert is kept as JSON, readable whatever the outbox encoding.
-	a, derr := decodeAlert(raws[0])
+	a, derr := decodeAlert(raw)
 	a.Seq = seq
 	var alert any = a
 	if derr != nil {
-		alert = map[string]string{"undecodable": fmt.Sprintf("%x", raws[0]), "error": derr.Error()}
+		alert = map[string]string{"undecodable": fmt.Sprintf("%x", raw), "error": derr.Error()}
 	}
 	rec, err := json.Marshal(struct {
 		Alert  any       `json:"alert"`
@@ -219,11 +205,14 @@ func (t *Tx) DeadLetter(seq uint64, reason string) error {
 	if err != nil {
 		return err
 	}
-	if err := t.tx.Bucket(bucketDeadLetter).Put(u64(seq), rec); err != nil {
+	if err := t.kv.put(bucketDeadLetter, u64(seq), rec); err != nil {
 		return err
 	}
 	return t.AckAlert(seq)
 }
 
 // DeadLetters counts the alerts in the dead-letter bucket.
-func (t *Tx) DeadLetters() int { return t.tx.Bucket(bucketDeadLetter).Stats().KeyN }
+func (t *Tx) DeadLetters() int {
+	n, _ := t.kv.count(bucketDeadLetter)
+	return n
+}

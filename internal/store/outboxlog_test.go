@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,9 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
+
+// boltOf returns an embedded journal's backend.
+func boltOf(s *Store) *boltBackend { return s.b.(*boltBackend) }
 
 // segmentFiles lists the outbox's segment files by name.
 func segmentFiles(t *testing.T, dir string) []string {
@@ -131,7 +131,7 @@ func TestOutboxRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.outbox.segmentSize = 1
+			boltOf(s).outbox.segmentSize = 1
 			enqueue(t, s, "a", "b", "c")
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
@@ -167,56 +167,6 @@ func appendTo(t *testing.T, path string, b []byte) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestLegacyOutboxIsImported checks that the unacknowledged alerts of an
-// earlier version's bbolt outbox are processed after an upgrade, once.
-func TestLegacyOutboxIsImported(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Update(func(tx *Tx) error { return tx.AckAlert(1) }); err != nil {
-		t.Fatal(err)
-	}
-	_ = s.Close()
-	if err := os.RemoveAll(filepath.Join(dir, OutboxDirName)); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bolt.Open(filepath.Join(dir, legacyOutboxFileName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("outbox"))
-		if err != nil {
-			return err
-		}
-		for seq, fp := range map[uint64]string{1: "acked", 2: "x", 3: "y"} {
-			raw, _ := json.Marshal(Alert{Fingerprint: fp, Labels: map[string]string{"a": "b"}})
-			if err := b.Put(u64(seq), raw); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil || db.Close() != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	enqueue(t, s, "z")
-	if got, want := pendingFingerprints(t, s), []string{"x@02", "y@03", "z@04"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("pending %v, want %v", got, want)
-	}
-	if _, err := os.Stat(filepath.Join(dir, legacyOutboxFileName)); !os.IsNotExist(err) {
-		t.Fatalf("earlier outbox still there: %v", err)
 	}
 }
 
@@ -307,7 +257,7 @@ func TestOutboxFailedWriteIsNotKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	enqueue(t, s, "a")
-	_ = s.outbox.w.Close() // the disk goes away
+	_ = boltOf(s).outbox.w.Close() // the disk goes away
 	for _, fp := range []string{"b", "c"} {
 		if err := s.EnqueueAlerts(context.Background(), []Alert{{Fingerprint: fp}}); err == nil {
 			t.Fatalf("enqueue %s after the disk went away: no error", fp)

@@ -1,13 +1,9 @@
 package store
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -15,72 +11,7 @@ var ErrNotFound = errors.New("not found")
 
 // Tx is a journal transaction with typed accessors for each record kind.
 type Tx struct {
-	tx *bolt.Tx
-	s  *Store
-	// acked is the outbox sequence this transaction acknowledged up to.
-	acked uint64
-}
-
-func u64(n uint64) []byte {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], n)
-	return b[:]
-}
-
-func (t *Tx) get(bucket []byte, key string, v any) error {
-	raw := t.tx.Bucket(bucket).Get([]byte(key))
-	if raw == nil {
-		return ErrNotFound
-	}
-	return json.Unmarshal(raw, v)
-}
-
-func (t *Tx) put(bucket []byte, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s record: %w", bucket, err)
-	}
-	b := t.tx.Bucket(bucket)
-	if appendOnly(bucket) {
-		b.FillPercent = appendFill
-	}
-	return b.Put(key, raw)
-}
-
-// appendFill is how full bbolt packs the pages of a bucket whose new keys
-// sort after every existing one. bbolt splits a page at its fill percent
-// (half, by default), so that inserts in the middle find room; when new
-// keys only ever go at the end, half-full pages just mean twice the pages
-// to write and fsync.
-const appendFill = 0.95
-
-// appendOnly reports whether new keys of bucket sort after the existing
-// ones: sequence numbers and sequential IDs.
-func appendOnly(bucket []byte) bool {
-	switch string(bucket) {
-	case string(bucketAudit), string(bucketIncidents), string(bucketRuns), string(bucketApprovals):
-		return true
-	}
-	return false
-}
-
-// nextID returns a new sequential identifier such as "run-000042".
-func (t *Tx) nextID(bucket []byte, prefix string) (string, error) {
-	n, err := t.tx.Bucket(bucket).NextSequence()
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%s-%06d", prefix, n), nil
-}
-
-func forEach[T any](t *Tx, bucket []byte, fn func(T) error) error {
-	return t.tx.Bucket(bucket).ForEach(func(_, raw []byte) error {
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return err
-		}
-		return fn(v)
-	})
+	kv kv
 }
 
 // Incident reads an incident by ID.
@@ -91,9 +22,9 @@ func (t *Tx) Incident(id string) (Incident, error) {
 
 // IncidentByKey reads the incident for a detection key.
 func (t *Tx) IncidentByKey(key string) (Incident, error) {
-	id := t.tx.Bucket(bucketIncidentKeys).Get([]byte(key))
-	if id == nil {
-		return Incident{}, ErrNotFound
+	id, err := t.kv.get(bucketIncidentKeys, []byte(key))
+	if err != nil {
+		return Incident{}, err
 	}
 	return t.Incident(string(id))
 }
@@ -117,9 +48,12 @@ func (t *Tx) PutIncident(in *Incident) error {
 		in.ID = id
 	}
 	if in.Key != "" {
-		keys := t.tx.Bucket(bucketIncidentKeys)
-		if id := keys.Get([]byte(in.Key)); string(id) != in.ID {
-			if err := keys.Put([]byte(in.Key), []byte(in.ID)); err != nil {
+		id, err := t.kv.get(bucketIncidentKeys, []byte(in.Key))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if string(id) != in.ID {
+			if err := t.kv.put(bucketIncidentKeys, []byte(in.Key), []byte(in.ID)); err != nil {
 				return err
 			}
 		}
@@ -155,11 +89,10 @@ func (t *Tx) PutRun(r *Run) error {
 
 // indexRun keeps the active-run index in step with a run's state.
 func (t *Tx) indexRun(r Run) error {
-	b := t.tx.Bucket(bucketActiveRuns)
 	if r.Active() {
-		return b.Put([]byte(r.ID), []byte{})
+		return t.kv.put(bucketActiveRuns, []byte(r.ID), []byte{})
 	}
-	return b.Delete([]byte(r.ID))
+	return t.kv.del(bucketActiveRuns, []byte(r.ID))
 }
 
 // rebuildActiveRuns fills the active-run index from the runs, for a journal
@@ -173,7 +106,7 @@ func (t *Tx) rebuildActiveRuns() error {
 // maintains, so its cost does not grow with the journal's history.
 func (t *Tx) ActiveRuns() ([]Run, error) {
 	var ids []string
-	err := t.tx.Bucket(bucketActiveRuns).ForEach(func(k, _ []byte) error {
+	err := t.kv.scan(bucketActiveRuns, nil, func(k, _ []byte) error {
 		ids = append(ids, string(k))
 		return nil
 	})
@@ -253,8 +186,7 @@ func (t *Tx) PutSettings(s Settings) error {
 
 // Audit appends an entry to the audit log. The log has no update or delete.
 func (t *Tx) Audit(e AuditEntry) error {
-	b := t.tx.Bucket(bucketAudit)
-	seq, err := b.NextSequence()
+	seq, err := t.kv.nextSeq(bucketAudit)
 	if err != nil {
 		return err
 	}

@@ -74,13 +74,15 @@ func KubeAPIServer(t testing.TB) *Kube {
 	return k
 }
 
-// Main runs the tests of a package and then stops the shared kube-apiserver.
-// Call it from TestMain: func TestMain(m *testing.M) { testharness.Main(m) }.
+// Main runs the tests of a package and then stops the shared kube-apiserver
+// and browser. Call it from TestMain: func TestMain(m *testing.M) {
+// testharness.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
 	if k := sharedKube.kube; k != nil {
 		k.stop()
 	}
+	stopShared()
 	os.Exit(code)
 }
 

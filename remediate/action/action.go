@@ -6,6 +6,7 @@ package action
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -14,6 +15,10 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/kubeclient"
 )
+
+// ErrTimedOut is what an action's error wraps when the step's deadline
+// ended it, so that the engine can tell a timeout without reading text.
+var ErrTimedOut = errors.New("timed out")
 
 // Registry maps an action name, as written in a policy step, to its kind:
 // what it declares, how its params are checked, how it is built.

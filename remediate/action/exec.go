@@ -104,11 +104,10 @@ func (x *Exec) run(ctx context.Context, req Request, spec *execParams) (Outcome,
 	logger := x.logger.With("run", req.RunID, "step", req.Step, "program", program)
 	if ctxErr := ctx.Err(); ctxErr != nil && err != nil {
 		logger.Warn("exec step cancelled; process group killed", "after", elapsed, "cause", ctxErr)
-		verb := "cancelled"
 		if errors.Is(ctxErr, context.DeadlineExceeded) {
-			verb = "timed out"
+			return o, fmt.Errorf("%s %w after %s; process group killed%s", program, ErrTimedOut, elapsed.Round(time.Millisecond), tailFor(output))
 		}
-		return o, fmt.Errorf("%s %s after %s; process group killed%s", program, verb, elapsed.Round(time.Millisecond), tailFor(output))
+		return o, fmt.Errorf("%s cancelled after %s; process group killed%s", program, elapsed.Round(time.Millisecond), tailFor(output))
 	}
 	if err != nil {
 		var exitErr *exec.ExitError

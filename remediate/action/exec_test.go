@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -109,7 +110,7 @@ func TestExecTimeoutKillsProcessGroup(t *testing.T) {
 	began := time.Now()
 	_, err := execAction(t).Run(ctx, Request{Params: map[string]any{"argv": []any{"timeout", "--foreground", "120", "sleep", marker}}})
 	took := time.Since(began)
-	if err == nil || !strings.Contains(err.Error(), "timed out") || !strings.Contains(err.Error(), "process group killed") {
+	if !errors.Is(err, ErrTimedOut) || !strings.Contains(err.Error(), "process group killed") {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 	if took > 3*time.Second {

@@ -9,24 +9,23 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/params"
 )
 
 // DefaultMaxResponseBytes caps the response body an http step captures.
 const DefaultMaxResponseBytes = 16 << 10
 
-// maxHeaderFileBytes bounds a header value read from a file.
-const maxHeaderFileBytes = 64 << 10
-
-// HTTP calls a URL. Header values from header_files are read when the step
-// runs and never reach the journal, logs or errors.
+// HTTP calls a URL. Header values from header_files are read through the
+// configuration (Config.ReadSecret) when the step runs and never reach the
+// journal, logs or errors.
 type HTTP struct {
 	client *http.Client
 	logger *slog.Logger
+	cfg    *config.Config
 }
 
 // httpInfo declares http neither destructive nor idempotent; a step may
@@ -41,8 +40,9 @@ type httpParams struct {
 	URL string `param:"url"`
 	// Headers are plain header values (journaled with the params).
 	Headers map[string]string `param:"headers"`
-	// HeaderFiles maps a header name to a file holding its (secret) value.
-	HeaderFiles map[string]string `param:"header_files"`
+	// HeaderFiles maps a header name to a file holding its (secret)
+	// value; a relative path is relative to the configuration file.
+	HeaderFiles map[string]config.SecretRef `param:"header_files"`
 	// Body is sent as the request body (Content-Type application/json
 	// unless a header says otherwise).
 	Body string `param:"body"`
@@ -99,19 +99,19 @@ func newHTTP(d Deps) (RunFunc[httpParams], error) {
 			},
 		}
 	}
-	return (&HTTP{client: c, logger: d.Logger}).run, nil
+	return (&HTTP{client: c, logger: d.Logger, cfg: d.Config}).run, nil
 }
 
 // run sends the request and checks the status.
 func (h *HTTP) run(ctx context.Context, req Request, spec *httpParams) (Outcome, error) {
-	hreq, shown, err := spec.request(ctx, req.RunID)
+	hreq, shown, err := spec.request(ctx, req.RunID, h.cfg)
 	if err != nil {
 		return Outcome{}, err
 	}
 	start := time.Now()
 	resp, err := h.client.Do(hreq)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("%s %s: %s", spec.Method, shown, transportError(err))
+		return Outcome{}, fmt.Errorf("%s %s: %w", spec.Method, shown, transportError(err))
 	}
 	defer resp.Body.Close()
 	capped := &cappedBuffer{max: spec.MaxResponseBytes}
@@ -126,14 +126,15 @@ func (h *HTTP) run(ctx context.Context, req Request, spec *httpParams) (Outcome,
 		return out, fmt.Errorf("%s %s: unexpected status %s (expected %s)%s", spec.Method, shown, resp.Status, expectText(spec.ExpectStatus), tailFor(capped.String()))
 	}
 	if readErr != nil {
-		return out, fmt.Errorf("%s %s: read response: %s", spec.Method, shown, transportError(readErr))
+		return out, fmt.Errorf("%s %s: read response: %w", spec.Method, shown, transportError(readErr))
 	}
 	return out, nil
 }
 
-// request builds the request, reading the header files now, and returns
-// it with the URL as it may be shown (url.URL.Redacted: no password).
-func (spec *httpParams) request(ctx context.Context, runID string) (*http.Request, string, error) {
+// request builds the request, reading the header files now through cfg,
+// and returns it with the URL as it may be shown (url.URL.Redacted: no
+// password).
+func (spec *httpParams) request(ctx context.Context, runID string, cfg *config.Config) (*http.Request, string, error) {
 	u, err := url.Parse(spec.URL)
 	if err != nil {
 		return nil, "", params.Errorf("url", "not a URL")
@@ -150,12 +151,12 @@ func (spec *httpParams) request(ctx context.Context, runID string) (*http.Reques
 	for k, v := range spec.Headers {
 		hreq.Header.Set(k, v)
 	}
-	for k, path := range spec.HeaderFiles {
-		v, err := readHeaderFile(path)
+	for k, ref := range spec.HeaderFiles {
+		v, err := cfg.ReadSecret(ref)
 		if err != nil {
 			return nil, "", fmt.Errorf("header %s: %w", k, err)
 		}
-		hreq.Header.Set(k, v)
+		hreq.Header.Set(k, strings.TrimSpace(v.Reveal()))
 	}
 	if spec.Body != "" && hreq.Header.Get("Content-Type") == "" {
 		hreq.Header.Set("Content-Type", "application/json")
@@ -165,36 +166,17 @@ func (spec *httpParams) request(ctx context.Context, runID string) (*http.Reques
 	return hreq, shown, nil
 }
 
-// readHeaderFile reads a secret header value; its content is never quoted
-// in errors.
-func readHeaderFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("read header file %s: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, maxHeaderFileBytes))
-	if err != nil {
-		return "", fmt.Errorf("read header file %s: %w", path, errors.Unwrap(err))
-	}
-	v := strings.TrimSpace(string(raw))
-	if v == "" {
-		return "", fmt.Errorf("header file %s is empty", path)
-	}
-	return v, nil
-}
-
 // transportError describes a client error without repeating the URL,
-// which may carry credentials.
-func transportError(err error) string {
+// which may carry credentials. A deadline is ErrTimedOut.
+func transportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return "timed out"
+		return ErrTimedOut
 	}
-	return err.Error()
+	return errors.New(err.Error())
 }
 
 func statusExpected(code int, expect []int) bool {
@@ -223,7 +205,7 @@ func expectText(expect []int) string {
 // preflightHTTP checks that the header files can be read and that the
 // URL's host accepts a connection. The request itself is not sent: an
 // http step may change things.
-func preflightHTTP(Deps) PreflightFunc[httpParams] {
+func preflightHTTP(d Deps) PreflightFunc[httpParams] {
 	return func(ctx context.Context, req Request, spec *httpParams) Preflight {
 		var pf Preflight
 		u, err := url.Parse(spec.URL)
@@ -232,8 +214,8 @@ func preflightHTTP(Deps) PreflightFunc[httpParams] {
 			return pf
 		}
 		shown := u.Redacted()
-		for k, path := range spec.HeaderFiles {
-			if _, err := readHeaderFile(path); err != nil {
+		for k, ref := range spec.HeaderFiles {
+			if _, err := d.Config.ReadSecret(ref); err != nil {
 				pf.fail("header_file", k, "%v", err)
 			}
 		}

@@ -2,6 +2,7 @@ package action
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
 )
 
 func newHTTPAction(t *testing.T) Action {
@@ -37,6 +40,8 @@ func TestHTTPValidate(t *testing.T) {
 		{"bad status", map[string]any{"url": "http://x/", "expect_status": []any{99}}, "not an HTTP status"},
 		{"headers not map", map[string]any{"url": "http://x/", "headers": "A: b"}, `param "headers": want a mapping`},
 		{"unknown", map[string]any{"url": "http://x/", "timeout": "5s"}, `param "timeout": unknown key`},
+		{"empty header file", map[string]any{"url": "http://x/", "header_files": map[string]any{"A": " "}}, `param "header_files.A": want the path of a file`},
+		{"header file not a path", map[string]any{"url": "http://x/", "header_files": map[string]any{"A": 3}}, `param "header_files.A": want the path of a file`},
 	}
 	a := newHTTPAction(t)
 	for _, tc := range tests {
@@ -137,13 +142,47 @@ func TestHTTPErrorsNeverShowSecrets(t *testing.T) {
 			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "pa55word") {
 				t.Fatalf("error leaks a secret: %v", err)
 			}
+			if timedOut := errors.Is(err, ErrTimedOut); timedOut != (tc.name == "timeout") {
+				t.Fatalf("errors.Is(err, ErrTimedOut) = %v for %v", timedOut, err)
+			}
 		})
 	}
 
 	_, err := newHTTPAction(t).Run(context.Background(), Request{Params: map[string]any{
 		"url": srv.URL, "header_files": map[string]any{"Authorization": "/nonexistent/token"},
 	}})
-	if err == nil || !strings.Contains(err.Error(), "read header file /nonexistent/token") {
+	if err == nil || !strings.Contains(err.Error(), "header Authorization: file /nonexistent/token does not exist") {
 		t.Errorf("missing header file: %v", err)
+	}
+}
+
+// TestHTTPHeaderFileRelativeToConfig reads a relative header file from the
+// configuration file's directory, anew at every run (a rotated token is
+// used at once).
+func TestHTTPHeaderFileRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	a, err := Registry["http"].New(Deps{Config: &config.Config{File: filepath.Join(dir, "drguard.yaml")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]any{"url": srv.URL, "header_files": map[string]any{"Authorization": "secrets/hook"}}
+	for _, token := range []string{"Bearer first", "Bearer rotated"} {
+		if err := os.WriteFile(filepath.Join(dir, "secrets", "hook"), []byte(token+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Run(context.Background(), Request{Params: params}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || got[0] != "Bearer first" || got[1] != "Bearer rotated" {
+		t.Errorf("Authorization headers = %q", got)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -14,19 +12,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/params"
 )
-
-// maxSecretValueBytes bounds a value read from a value file.
-const maxSecretValueBytes = 1 << 20
 
 // secretKeyRE is a valid key of a Secret's data.
 var secretKeyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
 // PatchSecret sets keys of an existing Secret, leaving its other keys as
 // they are: the plan's "update DATABASE_URL in secrets" and "rotate all
-// secrets". Values come from value_files, read when the step runs, so they
-// never reach the journal, the approval, logs or errors; the result lists
+// secrets". Values come from value_files, read through the configuration
+// (Config.ReadSecret) when the step runs, so they never reach the journal,
+// the approval, logs or errors; the result lists
 // key names only. values holds plain values that are not secret (they are
 // journaled with the step's params, like every param).
 //
@@ -48,8 +45,9 @@ type secretParams struct {
 	// Values are plain, non-secret values (journaled with the params).
 	Values map[string]string `param:"values"`
 	// ValueFiles maps a key to a file holding its secret value, read when
-	// the step runs.
-	ValueFiles map[string]string `param:"value_files"`
+	// the step runs; a relative path is relative to the configuration
+	// file.
+	ValueFiles map[string]config.SecretRef `param:"value_files"`
 }
 
 func (s *secretParams) check(t params.Templates) error {
@@ -70,11 +68,6 @@ func (s *secretParams) check(t params.Templates) error {
 	for _, k := range secretKeys(s) {
 		if !secretKeyRE.MatchString(k) || len(k) > 253 {
 			return fmt.Errorf("%q is not a valid Secret key (letters, digits, '-', '_', '.')", k)
-		}
-	}
-	for k, path := range s.ValueFiles {
-		if strings.TrimSpace(path) == "" {
-			return params.Errorf("value_files."+k, "key %q has no file path", k)
 		}
 	}
 	return nil
@@ -102,12 +95,12 @@ func (p *PatchSecret) run(ctx context.Context, req Request, spec *secretParams) 
 	for k, v := range spec.Values {
 		data[k] = []byte(v)
 	}
-	for k, path := range spec.ValueFiles {
-		v, err := readValueFile(path)
+	for k, ref := range spec.ValueFiles {
+		v, err := p.cfg.ReadSecret(ref)
 		if err != nil {
 			return Outcome{}, fmt.Errorf("key %s: %w", k, err)
 		}
-		data[k] = v
+		data[k] = []byte(v.Reveal())
 	}
 	kc, err := p.resolve(req, spec.kubeCommon)
 	if err != nil {
@@ -134,28 +127,6 @@ func (p *PatchSecret) run(ctx context.Context, req Request, spec *secretParams) 
 	}, nil
 }
 
-// readValueFile reads a secret value, dropping one trailing newline. Its
-// errors name the file, never its contents.
-func readValueFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("value file %s: %w", path, errors.Unwrap(err))
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, maxSecretValueBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("value file %s: %w", path, errors.Unwrap(err))
-	}
-	if len(raw) > maxSecretValueBytes {
-		return nil, fmt.Errorf("value file %s is larger than %d bytes", path, maxSecretValueBytes)
-	}
-	s := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
-	if s == "" {
-		return nil, fmt.Errorf("value file %s is empty", path)
-	}
-	return []byte(s), nil
-}
-
 // preflightPatchSecret checks that every value file can be read (without
 // showing it), that drguard may patch the Secret, and that the Secret
 // exists (a server-side dry run of an empty patch: drguard never reads a
@@ -174,10 +145,10 @@ func preflightPatchSecret(d Deps) PreflightFunc[secretParams] {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if _, err := readValueFile(p.ValueFiles[k]); err != nil {
+			if _, err := b.cfg.ReadSecret(p.ValueFiles[k]); err != nil {
 				pf.fail("value_file", k, "%v", err)
 			} else {
-				pf.pass("value_file", k, "%s is readable (not shown)", p.ValueFiles[k])
+				pf.pass("value_file", k, "%s can be read (not shown)", p.ValueFiles[k])
 			}
 		}
 		return pf

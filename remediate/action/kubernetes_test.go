@@ -214,11 +214,15 @@ func TestKubernetesActionsAsServiceAccount(t *testing.T) {
 	})
 
 	t.Run("patch_secret", func(t *testing.T) {
-		file := filepath.Join(t.TempDir(), "database_url")
+		// The value file is named relative to the configuration file.
+		dir := t.TempDir()
+		e.cfg.File = filepath.Join(dir, "drguard.yaml")
+		defer func() { e.cfg.File = "" }()
+		must(t, os.Mkdir(filepath.Join(dir, "restored"), 0o700))
 		const secret = "postgres://app:s3cr3t-pw@restored.example:5432/app"
-		must(t, os.WriteFile(file, []byte(secret+"\n"), 0o600))
+		must(t, os.WriteFile(filepath.Join(dir, "restored", "database_url"), []byte(secret+"\n"), 0o600))
 		out, err := e.run(t, "kubernetes.patch_secret", map[string]any{
-			"name": "app-secrets", "value_files": map[string]any{"DATABASE_URL": file},
+			"name": "app-secrets", "value_files": map[string]any{"DATABASE_URL": "restored/database_url"},
 			"values": map[string]any{"DATABASE_HOST": "restored.example"},
 		}, nil)
 		if err != nil {

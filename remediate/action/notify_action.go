@@ -96,13 +96,14 @@ func (a *Notify) notice(req Request, p *notifyParams, cfg *config.Config) Notice
 	return n
 }
 
-// IncidentURL is the API address of an incident under drguard's external
-// URL.
+// IncidentURL is the console's page of an incident under drguard's
+// external URL (its timeline, runs and approvals; the JSON is at
+// /api/v1/incidents/ID).
 func IncidentURL(external, id string) string {
 	for len(external) > 0 && external[len(external)-1] == '/' {
 		external = external[:len(external)-1]
 	}
-	return external + "/api/v1/incidents/" + id
+	return external + "/incidents/" + id
 }
 
 // preflightNotify checks that the step's notifier is configured. Nothing

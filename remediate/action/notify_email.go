@@ -33,7 +33,7 @@ func (n *Notifiers) sendEmail(ctx context.Context, nc config.Notifier, notice No
 	}
 	conn, err := n.dialer.DialContext(ctx, "tcp", nc.Smarthost)
 	if err != nil {
-		return fmt.Errorf("connect to %s: %s", nc.Smarthost, transportError(err))
+		return fmt.Errorf("connect to %s: %w", nc.Smarthost, transportError(err))
 	}
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {

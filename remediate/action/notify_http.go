@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/slack-go/slack"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
@@ -15,12 +18,19 @@ import (
 // maxNotifyResponseBytes bounds what is read of a webhook's answer.
 const maxNotifyResponseBytes = 4 << 10
 
-// sendSlack posts the notice to a Slack incoming webhook.
+// sendSlack posts the notice to a Slack incoming webhook, or, for a Slack
+// app without one, to its channel through the Web API (chat.postMessage).
 func (n *Notifiers) sendSlack(ctx context.Context, nc config.Notifier, notice Notice) error {
-	payload := map[string]any{
-		"text": fmt.Sprintf("*%s*\n%s", notice.Subject, notice.Text()),
+	text := fmt.Sprintf("*%s*\n%s", notice.Subject, notice.Text())
+	if nc.URL == "" && nc.BotToken != "" {
+		api := strings.TrimSuffix(nc.APIURL, "/") + "/"
+		client := slack.New(nc.BotToken.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(n.client))
+		if _, _, err := client.PostMessageContext(ctx, nc.Channel, slack.MsgOptionText(text, false)); err != nil {
+			return fmt.Errorf("chat.postMessage: %w", err)
+		}
+		return nil
 	}
-	return n.postJSON(ctx, nc, payload)
+	return n.postJSON(ctx, nc, map[string]any{"text": text})
 }
 
 // WebhookPayload is the JSON a webhook (status page) notifier receives.
@@ -74,7 +84,7 @@ func (n *Notifiers) postJSON(ctx context.Context, nc config.Notifier, payload an
 	}
 	resp, err := n.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("POST: %s", transportError(err))
+		return fmt.Errorf("POST: %w", transportError(err))
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxNotifyResponseBytes))

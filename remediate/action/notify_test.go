@@ -203,7 +203,7 @@ func TestNotifyActions(t *testing.T) {
 		"We are currently experiencing a database outage.", "Our team is actively working on resolution.",
 		"Current Status: Restarting the database",
 		"Expected Resolution: by " + started.Add(4*time.Hour).Format("2006-01-02 15:04 UTC") + " (recovery time objective 4h)",
-		"We apologize for the inconvenience.", "Details: https://drguard.example/api/v1/incidents/inc-000007",
+		"We apologize for the inconvenience.", "Details: https://drguard.example/incidents/inc-000007",
 	}
 	run := func(name string) Outcome {
 		t.Helper()

@@ -117,7 +117,7 @@ func (p *PostgresPromote) run(ctx context.Context, req Request, spec *promotePar
 	dsn := t.DSN.Reveal()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("postgres target %s: connect: %s", t.Name, pgError(err, dsn))
+		return Outcome{}, fmt.Errorf("postgres target %s: connect: %w", t.Name, pgError(err, dsn))
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -126,7 +126,7 @@ func (p *PostgresPromote) run(ctx context.Context, req Request, spec *promotePar
 	}()
 	st, err := readReplicaState(ctx, conn, spec)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("postgres target %s: %s", t.Name, pgError(err, dsn))
+		return Outcome{}, fmt.Errorf("postgres target %s: %w", t.Name, pgError(err, dsn))
 	}
 	res := map[string]any{
 		"target": t.Name, "promoted": false, "already_primary": !st.inRecovery, "forced": spec.Force,
@@ -142,7 +142,7 @@ func (p *PostgresPromote) run(ctx context.Context, req Request, spec *promotePar
 	}
 	var promoted bool
 	if err := conn.QueryRow(ctx, "SELECT pg_promote(true, $1)", spec.WaitSeconds).Scan(&promoted); err != nil {
-		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres target %s: pg_promote: %s", t.Name, pgError(err, dsn))
+		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres target %s: pg_promote: %w", t.Name, pgError(err, dsn))
 	}
 	if !promoted {
 		return Outcome{Output: lagText, Result: res}, fmt.Errorf("postgres target %s: promotion did not complete within %ds (pg_promote returned false); check the server log", t.Name, spec.WaitSeconds)
@@ -241,19 +241,20 @@ func quoteTable(t string) string {
 	return strings.Join(parts, ".")
 }
 
-// pgError words a pgx error without the DSN or its password.
-func pgError(err error, dsn string) string {
-	msg := err.Error()
+// pgError words a pgx error without the DSN or its password. A deadline
+// is ErrTimedOut.
+func pgError(err error, dsn string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		msg = "timed out"
+		return ErrTimedOut
 	}
+	msg := err.Error()
 	if dsn != "" {
 		msg = strings.ReplaceAll(msg, dsn, "<dsn>")
 		if cfg, perr := pgconn.ParseConfig(dsn); perr == nil && cfg.Password != "" {
 			msg = strings.ReplaceAll(msg, cfg.Password, "<secret>")
 		}
 	}
-	return msg
+	return errors.New(msg)
 }
 
 // pgPreflight connects to a postgres target and says whether it is in

@@ -29,21 +29,21 @@ type Row struct {
 }
 
 // Recovery is what a preflight asks about the service's recovery sources:
-// the backup service, which reads the backup catalogs and the RDS
-// recovery points and keeps the objectives' state.
+// the objectives' state (metrics.Objectives), fed by Refresh.
 type Recovery interface {
-	Refresh(ctx context.Context)
 	ObserveReplica(target string, point time.Time)
 	Exposure(service, source string) (time.Duration, bool)
-	RTOEstimate(service string) (time.Duration, bool)
+	RTOEstimateOf(service string) (time.Duration, bool)
 }
 
 // PreflightOptions say what a preflight checks with.
 type PreflightOptions struct {
 	Config  *config.Config
 	Actions map[string]action.Action
-	// Recovery measures the recovery sources; nil skips them.
+	// Recovery measures the recovery sources; nil skips them. Refresh
+	// feeds it what the backup catalogs and RDS know.
 	Recovery Recovery
+	Refresh  func(ctx context.Context)
 	// RunProbe runs a probe once (the replicas' postgres_replication
 	// probes, which only read); nil skips the replicas.
 	RunProbe func(ctx context.Context, p config.Probe) detect.Result
@@ -224,7 +224,9 @@ func (p *preflight) recovery(ctx context.Context) {
 	obj := cfg.Objectives[service]
 	rctx, cancel := context.WithTimeout(ctx, 2*p.o.StepTimeout)
 	defer cancel()
-	rec.Refresh(rctx)
+	if p.o.Refresh != nil {
+		p.o.Refresh(rctx)
+	}
 	if p.o.RunProbe != nil {
 		for _, src := range obj.RecoverySources {
 			for _, pr := range cfg.Probes {
@@ -268,7 +270,7 @@ func (p *preflight) recovery(ctx context.Context) {
 			Reason: fmt.Sprintf("the best source, %s, would lose %s (RPO %s)", bestSource, fmtDur(best), model.Duration(rpo))})
 	}
 	rto := time.Duration(obj.RTO)
-	switch est, ok := rec.RTOEstimate(service); {
+	switch est, ok := rec.RTOEstimateOf(service); {
 	case !ok:
 		p.add(Row{Step: "objective", Action: "rto", Target: service, Check: "restore test", Verdict: action.VerdictFail,
 			Reason: "no restore test has passed: how long a restore takes is unknown"})
