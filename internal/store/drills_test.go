@@ -6,18 +6,18 @@ import (
 	"time"
 )
 
-// TestDrillRecords: drill runs get sequential IDs, are rewritten in place
-// as they advance, are listed oldest first apart from the announcements
-// that share their bucket, and an unknown or foreign ID is not found.
+// TestDrillRecords: on both journals, drill runs get sequential IDs, are
+// rewritten in place as they advance, are listed oldest first apart from
+// the announcements that share their bucket, and an unknown or foreign ID
+// is not found.
 func TestDrillRecords(t *testing.T) {
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	forEachBackend(t, func(t *testing.T, j *journal) { drillRecords(t, j.openT(t)) })
+}
+
+func drillRecords(t *testing.T, s *Store) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var first DrillRun
-	err = s.Update(func(tx *Tx) error {
+	err := s.Update(func(tx *Tx) error {
 		first = DrillRun{Drill: "q1", State: DrillRunning, StartedAt: now, Log: []Event{{Time: now, Kind: "started"}}}
 		if err := tx.PutDrillRun(&first); err != nil {
 			return err
