@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,26 +51,20 @@ type drillEnv struct {
 	downURL string
 	psql    string
 	runuser string
-	hook    *noticeSink
+	hook    *testharness.HTTPSink
 	dir     string
 	// cfgPath is where drguardWith writes the configuration.
 	cfgPath string
 }
 
-// noticeSink records the notices a webhook notifier sends.
-type noticeSink struct {
-	srv *httptest.Server
-	mu  sync.Mutex
-	got []map[string]any
-}
-
-func (n *noticeSink) subjects() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+// subjects returns the subjects of the notices a webhook notifier sent to
+// sink.
+func subjects(sink *testharness.HTTPSink) []string {
 	var out []string
-	for _, m := range n.got {
-		s, _ := m["subject"].(string)
-		out = append(out, s)
+	for _, r := range sink.Requests("") {
+		var n struct{ Subject string }
+		_ = json.Unmarshal([]byte(r.Body), &n)
+		out = append(out, n.Subject)
 	}
 	return out
 }
@@ -141,15 +134,7 @@ func newDrillEnv(t *testing.T, replica bool) *drillEnv {
 	must(t, err)
 	e.downURL = "http://" + closed.Addr().String() + "/health"
 	closed.Close()
-	e.hook = &noticeSink{}
-	e.hook.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&m)
-		e.hook.mu.Lock()
-		e.hook.got = append(e.hook.got, m)
-		e.hook.mu.Unlock()
-	}))
-	t.Cleanup(e.hook.srv.Close)
+	e.hook = testharness.NewHTTPSink(t)
 	return e
 }
 
@@ -210,7 +195,7 @@ restore_tests:
 notifiers:
   - {name: status-page, type: webhook, url: %q}
 %s`, webhookToken, fourEyes, drillAdminToken, bobToken, carolToken, rpo, sources, e.pg.PrimaryDSN("shop"), replica, e.appURL, e.downURL,
-		e.s3.Region, e.s3.Endpoint, e.kubeconfig, e.ns, e.aws.URL, e.keyFile, e.hook.srv.URL, extra)
+		e.s3.Region, e.s3.Endpoint, e.kubeconfig, e.ns, e.aws.URL, e.keyFile, e.hook.URL, extra)
 }
 
 // commonProbes are the probes every drill test has: the application's

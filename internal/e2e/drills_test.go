@@ -346,10 +346,10 @@ func TestDrillQ4FullDisaster(t *testing.T) {
 	if refused < 2 || approvals != 2 {
 		t.Errorf("%d refused auto-approvals (want the drill refused for both gated steps), %d approval phases (want 2)", refused, approvals)
 	}
-	subjects := strings.Join(e.hook.subjects(), "\n")
+	heard := strings.Join(subjects(e.hook), "\n")
 	for _, want := range []string{"DR drill q4-full-disaster: starting", "DR drill q4-full-disaster: passed", "Service Status Update"} {
-		if !strings.Contains(subjects, want) {
-			t.Errorf("the status page did not hear %q; it heard:\n%s", want, subjects)
+		if !strings.Contains(heard, want) {
+			t.Errorf("the status page did not hear %q; it heard:\n%s", want, heard)
 		}
 	}
 }

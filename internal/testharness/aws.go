@@ -206,7 +206,7 @@ func (f *AWS) serveRDS(w http.ResponseWriter, req AWSRequest) {
 		id := req.Form.Get("DBInstanceIdentifier")
 		in, ok := f.instances[id]
 		if !ok {
-			writeAWSError(w, rdsNS, http.StatusNotFound, "DBInstanceNotFound", "DBInstance "+id+" not found.")
+			noInstance(w, id)
 			return
 		}
 		status := in.Statuses[0]
@@ -218,7 +218,7 @@ func (f *AWS) serveRDS(w http.ResponseWriter, req AWSRequest) {
 		id := req.Form.Get("DBInstanceIdentifier")
 		in, ok := f.instances[id]
 		if !ok {
-			writeAWSError(w, rdsNS, http.StatusNotFound, "DBInstanceNotFound", "DBInstance "+id+" not found.")
+			noInstance(w, id)
 			return
 		}
 		in.Statuses, in.Source = []string{"modifying", "available"}, ""
@@ -270,6 +270,11 @@ func instanceXML(id, status string, in *AWSInstance) string {
 		x += "<Endpoint><Address>" + in.EndpointHost + "</Address><Port>5432</Port></Endpoint>"
 	}
 	return x + "</DBInstance>"
+}
+
+// noInstance answers RDS's error for an unknown DB instance.
+func noInstance(w http.ResponseWriter, id string) {
+	writeAWSError(w, rdsNS, http.StatusNotFound, "DBInstanceNotFound", "DBInstance "+id+" not found.")
 }
 
 func writeRDS(w http.ResponseWriter, op, inner string) {

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -139,12 +141,7 @@ func preflightPatchSecret(d Deps) PreflightFunc[secretParams] {
 				_, err := kc.client.CoreV1().Secrets(kc.namespace).Patch(ctx, p.Name, types.MergePatchType, emptyPatch, dryRunPatch)
 				return err
 			})
-		keys := make([]string, 0, len(p.ValueFiles))
-		for k := range p.ValueFiles {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(p.ValueFiles)) {
 			if _, err := b.cfg.ReadSecret(p.ValueFiles[k]); err != nil {
 				pf.fail("value_file", k, "%v", err)
 			} else {

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
@@ -434,13 +433,3 @@ func (r *Runner) setResultMetrics(d config.Drill, run store.DrillRun) {
 
 // unix is t in seconds since the epoch.
 func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -453,7 +455,7 @@ func matchingPolicies(cfg *config.Config, d config.Drill, ls map[string]string) 
 // labelText writes labels as name="value", sorted.
 func labelText(ls map[string]string) string {
 	parts := make([]string, 0, len(ls))
-	for _, k := range sortedKeys(ls) {
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
 		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
 	}
 	return strings.Join(parts, ", ")

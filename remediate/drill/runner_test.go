@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,8 +34,7 @@ type env struct {
 	runner  *Runner
 	reg     *prometheus.Registry
 	m       *metrics.Drills
-	mu      sync.Mutex
-	notices []map[string]any
+	team    *testharness.HTTPSink
 }
 
 // newEnv builds and starts everything for cfg (defaults applied here).
@@ -46,16 +42,8 @@ func newEnv(t *testing.T, cfg *config.Config) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.Healthy.Store(true)
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var n map[string]any
-		raw, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(raw, &n)
-		e.mu.Lock()
-		e.notices = append(e.notices, n)
-		e.mu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
-	cfg.Notifiers = []config.Notifier{{Name: "team", Type: config.NotifierWebhook, URL: config.Secret(hook.URL)}}
+	e.team = testharness.NewHTTPSink(t)
+	cfg.Notifiers = []config.Notifier{{Name: "team", Type: config.NotifierWebhook, URL: config.Secret(e.team.URL)}}
 	config.ApplyDefaults(cfg)
 	st, err := store.Open(t.TempDir())
 	if err != nil {
@@ -217,12 +205,12 @@ func TestSyntheticDrill(t *testing.T) {
 	if v := testutil.ToFloat64(e.m.Period.WithLabelValues("tabletop", "outage")); v != 90*24*3600 {
 		t.Errorf("drill_period_seconds = %v", v)
 	}
-	e.mu.Lock()
 	var subjects []string
-	for _, n := range e.notices {
-		subjects = append(subjects, n["subject"].(string))
+	for _, r := range e.team.Requests("") {
+		var n struct{ Subject string }
+		_ = json.Unmarshal([]byte(r.Body), &n)
+		subjects = append(subjects, n.Subject)
 	}
-	e.mu.Unlock()
 	if text := strings.Join(subjects, "\n"); !strings.Contains(text, "DR drill tabletop: starting") || !strings.Contains(text, "DR drill tabletop: failed") ||
 		!strings.Contains(text, "DR drill tabletop is due now") {
 		t.Errorf("notices sent:\n%s", text)
