@@ -35,6 +35,9 @@ type execution struct {
 	// could not (expired, obsolete): not tried again.
 	refused map[string]bool
 	aborted bool
+	// failure says why the drill could not go on (its injection failed,
+	// it timed out), for its result.
+	failure string
 	// before is the newest heartbeat on the heartbeat's target before the
 	// injection; zero when not read.
 	before  time.Time
@@ -119,11 +122,11 @@ func (x *execution) execute() {
 	x.run.Announcements = run.Announcements
 	x.mu.Unlock()
 	x.save()
-	if x.d.Heartbeat != "" {
-		x.readBefore()
-	}
 	release := x.r.o.Engine.Correlate(&remediate.Correlation{Drill: x.d.Name, RunID: x.run.ID, Policies: x.d.AllPolicies(), Notify: x.claim})
 	x.release = append(x.release, release)
+	if x.d.Heartbeat != "" {
+		x.readBefore() // last, so that the injection follows the reading at once
+	}
 	if x.inject() {
 		x.await()
 	}
@@ -151,6 +154,9 @@ func (x *execution) inject() bool {
 	if x.d.Inject.Synthetic {
 		if err := x.r.o.Store.EnqueueAlerts(x.ctx, []store.Alert{x.syntheticAlert(detect.StatusFiring)}); err != nil {
 			x.note("injection_failed", "the synthetic detection could not be journaled: %v", err)
+			x.mu.Lock()
+			x.failure = "the synthetic detection could not be journaled"
+			x.mu.Unlock()
 			return false
 		}
 		x.r.o.Engine.Wake()
@@ -168,6 +174,9 @@ func (x *execution) inject() bool {
 		x.mu.Unlock()
 		if ds.State == store.StepFailed && st.OnFailure != config.OnFailureContinue {
 			x.note("injection_failed", "injection step %s (%s) failed: %s", st.Name, st.Action, ds.Error)
+			x.mu.Lock()
+			x.failure = fmt.Sprintf("injection step %s failed: %s", st.Name, ds.Error)
+			x.mu.Unlock()
 			return false
 		}
 		x.note("injected", "injection step %s (%s) %s: %s", st.Name, st.Action, ds.State, firstLine(ds.Output))
@@ -266,7 +275,13 @@ func (x *execution) handleClaims() {
 		di := store.DrillIncident{ID: in.ID, Source: in.Source, DetectedAt: in.FirstSeen,
 			Summary: detect.Detection{Labels: in.Labels, Annotations: in.Annotations}.Summary()}
 		var errs []string
+		if x.isAborted() {
+			errs = append(errs, "the drill was aborted: its runs are left to people")
+		}
 		for _, p := range matchingPolicies(x.r.o.Config, x.d, in.Labels) {
+			if x.isAborted() {
+				break
+			}
 			run, err := x.r.o.Engine.StartRun(x.ctx, remediate.RunRequest{IncidentID: in.ID, Policy: p, RequestedBy: Requester(x.d.Name)})
 			if err != nil {
 				errs = append(errs, fmt.Sprintf("%s: %v", p, err))
@@ -279,11 +294,7 @@ func (x *execution) handleClaims() {
 		x.run.Incidents = append(x.run.Incidents, di)
 		x.logf("correlated", "incident %s (%s, %s) detected %s after the injection; runs %v requested by %s%s",
 			in.ID, in.Source, di.Summary, fmtDur(in.FirstSeen.Sub(x.run.InjectedAt)), di.Runs, Requester(x.d.Name), errSuffix(di.Error))
-		aborted := x.aborted
 		x.mu.Unlock()
-		if aborted {
-			x.stopRuns(x.ctx, "drill aborted", x.run.AbortedBy)
-		}
 		x.save()
 	}
 }
@@ -391,6 +402,9 @@ func (x *execution) deadline() {
 		return
 	}
 	x.note("timed_out", "the drill did not end within its timeout %s; its runs are stopped at their next step", x.d.Timeout)
+	x.mu.Lock()
+	x.failure = fmt.Sprintf("timed out after %s", x.d.Timeout)
+	x.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.ctx), 30*time.Second)
 	defer cancel()
 	x.stopRuns(ctx, "drill timed out", Requester(x.d.Name))

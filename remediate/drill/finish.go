@@ -53,6 +53,9 @@ func (x *execution) finish() {
 		d.State, d.Reason = store.DrillPassed, "every item of the testing checklist passed"
 	default:
 		d.State, d.Reason = store.DrillFailed, "not passed: "+strings.Join(failed, "; ")
+		if x.failure != "" {
+			d.Reason = x.failure + "; " + d.Reason
+		}
 	}
 	x.logf("ended", "%s: %s", d.State, d.Reason)
 	run := *d

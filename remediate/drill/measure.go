@@ -47,8 +47,10 @@ func (x *execution) readBefore() {
 	}
 	x.mu.Lock()
 	x.before = ts
+	// Journaled with the injection's first note: no write between the
+	// reading and the injection.
+	x.logf("heartbeat", "newest heartbeat committed on %s before the injection: %s; heartbeat writers held until the RPO is read", t.Name, ts.Format(time.RFC3339Nano))
 	x.mu.Unlock()
-	x.note("heartbeat", "newest heartbeat committed on %s before the injection: %s; heartbeat writers held until the RPO is read", t.Name, ts.Format(time.RFC3339Nano))
 }
 
 // measureRPO reads the newest heartbeat on the database that serves after
