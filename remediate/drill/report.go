@@ -2,6 +2,8 @@ package drill
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,4 +140,35 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
+}
+
+// labelText writes labels as name="value", sorted.
+func labelText(ls map[string]string) string {
+	parts := make([]string, 0, len(ls))
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// bound cuts s to what the journal keeps of an injection's output.
+func bound(s string) string {
+	const max = 16 << 10
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + fmt.Sprintf("…[truncated %d bytes]", len(s)-max)
+}
+
+// firstLine is the first line of s.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return "; not started: " + e
 }
