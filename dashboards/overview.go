@@ -79,5 +79,7 @@ func Overview() (dashboard.Dashboard, error) {
 	add(b, 8, 8, bargaugePanel("Remediation outcomes", "Remediation steps by result over the dashboard's time range.",
 		"short", thresholds("green"),
 		instant(`sum by (result) (increase(drguard_remediation_steps_total[$__range]))`, "{{result}}")))
+
+	b.drillsRow()
 	return b.build()
 }

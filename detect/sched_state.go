@@ -17,6 +17,8 @@ type probeState struct {
 	fingerprint string
 	// abandoned counts attempts still running past their deadline.
 	abandoned atomic.Int32
+	// held counts the holds on the probe's scheduled attempts (Hold).
+	held atomic.Int32
 
 	mu sync.Mutex
 	// fails and oks are the lengths of the current failure and success

@@ -178,11 +178,13 @@ func (s *Scheduler) loop(ctx context.Context, st *probeState) {
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		r := s.attempt(ctx, st)
-		if ctx.Err() != nil {
-			return
+		if st.held.Load() == 0 {
+			r := s.attempt(ctx, st)
+			if ctx.Err() != nil {
+				return
+			}
+			s.observe(ctx, st, r)
 		}
-		s.observe(ctx, st, r)
 		select {
 		case <-ctx.Done():
 			return

@@ -113,6 +113,11 @@ type Engine struct {
 	unrecorded map[string]*outcome
 	// held are approved runs and when they may start (approvalSettle).
 	held map[string]time.Time
+	// stops are the runs to stop before their next step, and
+	// correlations the drills claiming new incidents (requested.go).
+	stops        map[string]*block
+	correlations []*Correlation
+
 	busy atomic.Int32 // len(executing), read without mu
 	wg   sync.WaitGroup
 
@@ -167,7 +172,7 @@ func New(o Options) (*Engine, error) {
 		store: o.Store, cfg: o.Config, actions: o.Actions, verifier: o.Verifier,
 		m: o.Metrics, log: o.Logger, now: o.Now, tick: time.Second, approvalSettle: approvalSettle,
 		wake: make(chan struct{}, 1), failures: map[uint64]int{}, onResolved: o.OnResolved, onFenced: o.OnFenced,
-		executing: map[string]bool{}, unrecorded: map[string]*outcome{}, held: map[string]time.Time{},
+		executing: map[string]bool{}, unrecorded: map[string]*outcome{}, held: map[string]time.Time{}, stops: map[string]*block{},
 	}
 	if e.m == nil {
 		e.m = metrics.NewRemediation(prometheus.NewRegistry())

@@ -137,6 +137,9 @@ func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*startedStep, err
 	if why := stale(run, inc, st); why != "" {
 		return nil, t.obsoleteRun(run, inc, why)
 	}
+	if b := t.stopRequested(run.ID); b != nil {
+		return nil, t.block(run, inc, st, b)
+	}
 	if st.ApprovalRequired {
 		if ok, err := t.gate(run, inc, st); !ok || err != nil {
 			return nil, err

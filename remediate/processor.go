@@ -208,6 +208,9 @@ func (t *txn) openIncident(a store.Alert, key string, seen time.Time) error {
 	if err := t.audit(systemActor, "incident.opened", id, "", map[string]string{"key": key, "source": source}); err != nil {
 		return err
 	}
+	if c := t.e.correlationFor(inc.Labels); c != nil {
+		return t.correlate(&inc, c)
+	}
 	matched := 0
 	for _, p := range t.e.policies {
 		if !p.matches(inc.Labels) {

@@ -28,6 +28,7 @@ import (
 	"github.com/fruitfulplanet/drguard/metrics"
 	"github.com/fruitfulplanet/drguard/remediate"
 	"github.com/fruitfulplanet/drguard/remediate/action"
+	"github.com/fruitfulplanet/drguard/remediate/drill"
 )
 
 // Options configure an App. Zero values take the configuration's settings.
@@ -59,6 +60,7 @@ type App struct {
 	updates    *remediate.StatusUpdater
 	backups    *backup.Service
 	pitr       *pitr.Poller
+	drills     *drill.Runner
 	probes     probe.Env
 	http       *http.Server
 	listener   net.Listener
@@ -159,8 +161,12 @@ func New(o Options) (*App, error) {
 	eng, err = remediate.New(remediate.Options{
 		Store: st, Config: cfg, Actions: actions, Verifier: sched, Metrics: lo.remediation,
 		Logger: log.With("component", "engine"), DryRun: o.DryRun,
-		OnResolved: func(in store.Incident) { observeIncident(objectives, in) },
-		OnFenced:   el.Fenced,
+		OnResolved: func(in store.Incident) {
+			if in.Labels[remediate.LabelDrill] == "" { // drills are measured by their own metrics
+				observeIncident(objectives, in)
+			}
+		},
+		OnFenced: el.Fenced,
 	})
 	if err != nil {
 		_ = st.Close()
@@ -173,6 +179,12 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	watchdogs, err := newWatchdogMonitor(cfg, st, el, emit, lo.watchdogs, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	drills, err := drill.New(drill.Options{Store: st, Journal: el.Journal(), Engine: eng, Config: cfg, Prober: sched, Actions: actions, Backups: backups,
+		Metrics: metrics.NewDrills(reg), Logger: log.With("component", "drills")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -193,13 +205,13 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	srv := server.New(server.Options{
-		Store: st, Engine: engineAPI{eng}, Auth: web.auth,
+		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Auth: web.auth,
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg), Role: el.Status,
 		Console: web.console, Events: web.stream, Slack: web.slackHandler(),
 	})
 	a = &App{
-		cfg: cfg, log: log, store: st, engine: eng, elector: el, watchdogs: watchdogs, leaderOnly: lo,
+		cfg: cfg, log: log, store: st, engine: eng, elector: el, watchdogs: watchdogs, leaderOnly: lo, drills: drills,
 		sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
 		web:  web,
 		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),

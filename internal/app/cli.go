@@ -45,7 +45,7 @@ func commands() map[string]command {
 		"backup":     {"take a backup of a target (and --prune, or --dry-run to list, retention)", cmdBackup},
 		"restore":    {"restore a backup into a database, after authenticating all of it", cmdRestore},
 		"verify":     {"prove the latest backup restores: restore test into a scratch database", cmdVerify},
-		"drill":      {"run a DR drill (dry run unless --execute)", notYet("drill")},
+		"drill":      {"check a DR drill (preflight), or run it in the daemon with --execute", cmdDrill},
 		"postmortem": {"write an incident's post-mortem from the journal", notYet("postmortem")},
 	}
 }

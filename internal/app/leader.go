@@ -18,7 +18,7 @@ import (
 // remediation engine (outbox, steps, approval expiry, corroboration), the
 // probe scheduler and the watchdog monitor (which raise detections), the
 // backup scheduler (backups, retention, restore tests), the status
-// updates and the Slack app's reconciliation (approval requests posted
+// updates, the drills and the Slack app's reconciliation (approval requests posted
 // once, not once per replica; every replica takes Slack's button presses). Every journal write they make is fenced by l. The first to fail
 // ends the term; the elector ends it when the lease is lost.
 func (a *App) lead(ctx context.Context, l store.Lease) error {
@@ -29,6 +29,7 @@ func (a *App) lead(ctx context.Context, l store.Lease) error {
 		{"backups", a.backups.Run},
 		{"status updates", a.updates.Run},
 		{"slack app", a.web.runSlack},
+		{"drills", a.drills.Run},
 	})
 	return g.Wait()
 }

@@ -77,21 +77,7 @@ func applyDefaults(c *Config, present func(path string) bool) {
 			setDuration(&p.Corroborate.Window, DefaultCorroborationWindow)
 		}
 		for j := range p.Steps {
-			st := &p.Steps[j]
-			if st.Name == "" && st.Action != "" {
-				st.Name = st.Action + "-" + strconv.Itoa(j)
-			}
-			setDuration(&st.Timeout, g.StepTimeout)
-			if st.Approval.Required {
-				setDuration(&st.Approval.Expires, g.ApprovalExpiry)
-			}
-			if st.Approval.Required && st.Approval.Approvals == 0 {
-				st.Approval.Approvals = DefaultApprovals
-			}
-			setString(&st.OnFailure, DefaultOnFailure)
-			if st.Verify != nil {
-				setDuration(&st.Verify.Within, st.Timeout)
-			}
+			applyStepDefaults(&p.Steps[j], j, g)
 		}
 	}
 
@@ -124,6 +110,26 @@ func applyDefaults(c *Config, present func(path string) bool) {
 	applyNotifierDefaults(c)
 	applyCloudDefaults(c)
 	applyWatchdogDefaults(c)
+	applyDrillDefaults(c)
+}
+
+// applyStepDefaults fills the unset settings of st, the jth step of a
+// policy or of a drill's injection, from the guardrails g.
+func applyStepDefaults(st *Step, j int, g *Guardrails) {
+	if st.Name == "" && st.Action != "" {
+		st.Name = st.Action + "-" + strconv.Itoa(j)
+	}
+	setDuration(&st.Timeout, g.StepTimeout)
+	if st.Approval.Required {
+		setDuration(&st.Approval.Expires, g.ApprovalExpiry)
+	}
+	if st.Approval.Required && st.Approval.Approvals == 0 {
+		st.Approval.Approvals = DefaultApprovals
+	}
+	setString(&st.OnFailure, DefaultOnFailure)
+	if st.Verify != nil {
+		setDuration(&st.Verify.Within, st.Timeout)
+	}
 }
 
 func setString(s *string, def string) {

@@ -184,6 +184,7 @@ func (v *validator) crossReference() {
 	}
 	v.recoveryRefs()
 	v.journalSeparate()
+	v.drillRefs()
 }
 
 // backupRefs checks a backup's target, destination and objectives.

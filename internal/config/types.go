@@ -22,6 +22,7 @@ type Config struct {
 	RestoreTests []RestoreTest        `yaml:"restore_tests" json:"restore_tests"`
 	Notifiers    []Notifier           `yaml:"notifiers" json:"notifiers"`
 	Watchdogs    []Watchdog           `yaml:"watchdogs" json:"watchdogs"`
+	Drills       []Drill              `yaml:"drills" json:"drills"`
 
 	// File is the path the configuration was read from.
 	File string `yaml:"-" json:"file,omitempty"`

@@ -37,6 +37,7 @@ func (v *validator) validate() {
 	v.notifiers()
 	v.watchdogs()
 	v.slackUsers()
+	v.drills()
 }
 
 // name checks that an item has a name not used before by its kind.

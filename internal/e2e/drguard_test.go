@@ -58,11 +58,17 @@ func writeConfig(t *testing.T, cfg string) (path, dir string) {
 // with its journal in storage until the test ends.
 func startDrguardFile(t *testing.T, path, storage string) *drguard {
 	t.Helper()
+	return startDrguardAt(t, path, storage, "127.0.0.1:0")
+}
+
+// startDrguardAt is startDrguardFile listening on listen.
+func startDrguardAt(t *testing.T, path, storage, listen string) *drguard {
+	t.Helper()
 	c, err := config.Load(path, app.KnownActions())
 	if err != nil {
 		t.Fatalf("load the test configuration: %v", err)
 	}
-	a, err := app.New(app.Options{Config: c, ListenAddress: "127.0.0.1:0", StoragePath: storage, Logger: testharness.Logger(t)})
+	a, err := app.New(app.Options{Config: c, ListenAddress: listen, StoragePath: storage, Logger: testharness.Logger(t)})
 	if err != nil {
 		t.Fatalf("start drguard: %v", err)
 	}

@@ -59,6 +59,34 @@ func exercise(t *testing.T, s *scenario) {
 		text := string(s.scrape(t))
 		return strings.Contains(text, `result="failed"`) && strings.Contains(text, `result="blocked_cooldown"`)
 	})
+	s.waitProbesRan(t) // the heartbeat has been written once
+	drillOnce(t, s.drguard, "e2e-tabletop")
+}
+
+// drillOnce runs a drill through the API and waits for it to end, so that
+// every drill metric has series.
+func drillOnce(t *testing.T, d *drguard, name string) {
+	t.Helper()
+	if code, body := d.do(t, http.MethodPost, "/api/v1/drills/"+name+"/run", adminToken, nil); code != http.StatusAccepted {
+		t.Fatalf("start drill %s: %d %s", name, code, body)
+	}
+	var list struct {
+		Drills []struct {
+			Last *struct {
+				ID         string
+				RTOSeconds *float64
+				RPOSeconds *float64
+			}
+		}
+	}
+	testharness.Eventually(t, 30*time.Second, "drill "+name+" to end", func() bool {
+		code, body := d.do(t, http.MethodGet, "/api/v1/drills", adminToken, nil)
+		return code == http.StatusOK && json.Unmarshal(body, &list) == nil && len(list.Drills) == 1 && list.Drills[0].Last != nil
+	})
+	if last := list.Drills[0].Last; last.RTOSeconds == nil || last.RPOSeconds == nil {
+		_, report := d.do(t, http.MethodGet, "/api/v1/drills/runs/"+last.ID, adminToken, nil)
+		t.Fatalf("drill %s measured no RTO or no RPO:\n%s", name, report)
+	}
 }
 
 // testPolicies answers the alerts that exercise sends.
@@ -69,6 +97,18 @@ func testPolicies(dir string) string {
     matchers: ['alertname="E2EFail"']
     steps:
       - {name: fail, action: exec, params: {argv: ["false"]}, timeout: 10s}
+  - name: e2e-drill
+    matchers: ['scenario="tabletop"', 'service="shop"']
+    steps:
+      - {name: recover, action: exec, params: {argv: ["true"]}, timeout: 10s}
+drills:
+  - name: e2e-tabletop
+    policy: e2e-drill
+    inject: {synthetic: true}
+    recovered_when: app-readiness
+    heartbeat: pg-heartbeat
+    serving_target: primary
+    schedule: {every: 90d}
 `
 }
 

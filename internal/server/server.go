@@ -24,6 +24,8 @@ var (
 	ErrConflict  = errors.New("conflict")  // 409
 	ErrForbidden = errors.New("forbidden") // 403
 	ErrBadInput  = errors.New("bad input") // 400
+	// ErrUnavailable: this replica cannot do it now (it does not lead).
+	ErrUnavailable = errors.New("unavailable") // 503
 )
 
 // Decision is a human's verdict on a gated step.
@@ -49,8 +51,10 @@ type Engine interface {
 
 // Options configure a Server.
 type Options struct {
-	Store    *store.Store
-	Engine   Engine
+	Store  *store.Store
+	Engine Engine
+	// Drills runs drills; nil answers 404 on the drill endpoints.
+	Drills   Drills
 	Auth     *Authenticator
 	Gatherer prometheus.Gatherer
 	Intake   *metrics.Intake
@@ -100,6 +104,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/incidents/{id}", s.viewer(s.handleIncident))
 	s.mux.HandleFunc("POST /api/v1/pause", s.admin(s.handlePause(true)))
 	s.mux.HandleFunc("POST /api/v1/resume", s.admin(s.handlePause(false)))
+	s.drillRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -196,6 +201,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, ErrBadInput):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}

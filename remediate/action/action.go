@@ -23,26 +23,26 @@ var ErrTimedOut = errors.New("timed out")
 // Registry maps an action name, as written in a policy step, to its kind:
 // what it declares, how its params are checked, how it is built.
 var Registry = map[string]Kind{
-	"exec": define(execInfo, newExec),
-	"http": define(httpInfo, newHTTP),
+	"exec": define(execInfo, newExec, preflightExec),
+	"http": define(httpInfo, newHTTP, preflightHTTP),
 
-	"kubernetes.delete_pod":      define(deletePodInfo, newDeletePod),
-	"kubernetes.scale":           define(scaleInfo, newScale),
-	"kubernetes.rollout_restart": define(rolloutRestartInfo, newRolloutRestart),
-	"kubernetes.patch_secret":    define(patchSecretInfo, newPatchSecret),
-	"kubernetes.pod_logs":        define(podLogsInfo, newPodLogs),
+	"kubernetes.delete_pod":      define(deletePodInfo, newDeletePod, preflightDeletePod),
+	"kubernetes.scale":           define(scaleInfo, newScale, preflightScale),
+	"kubernetes.rollout_restart": define(rolloutRestartInfo, newRolloutRestart, preflightRolloutRestart),
+	"kubernetes.patch_secret":    define(patchSecretInfo, newPatchSecret, preflightPatchSecret),
+	"kubernetes.pod_logs":        define(podLogsInfo, newPodLogs, preflightPodLogs),
 
-	"postgres.promote": define(promoteInfo, newPostgresPromote),
-	"postgres.backup":  define(backupInfo, newPostgresBackup),
+	"postgres.promote": define(promoteInfo, newPostgresPromote, preflightPostgresPromote),
+	"postgres.backup":  define(backupInfo, newPostgresBackup, preflightPostgresBackup),
 
-	"aws.rds.promote_read_replica":     define(promoteReplicaInfo, newRDSPromoteReadReplica),
-	"aws.rds.restore_to_point_in_time": define(pitrInfo, newRDSRestoreToPointInTime),
-	"aws.rds.wait_available":           define(waitAvailableInfo, newRDSWaitAvailable),
-	"aws.route53.upsert_record":        define(upsertRecordInfo, newRoute53UpsertRecord),
+	"aws.rds.promote_read_replica":     define(promoteReplicaInfo, newRDSPromoteReadReplica, preflightRDSPromote),
+	"aws.rds.restore_to_point_in_time": define(pitrInfo, newRDSRestoreToPointInTime, preflightRDSRestore),
+	"aws.rds.wait_available":           define(waitAvailableInfo, newRDSWaitAvailable, preflightRDSWait),
+	"aws.route53.upsert_record":        define(upsertRecordInfo, newRoute53UpsertRecord, preflightRoute53),
 
-	"notify.slack":   define(notifyInfo, newNotify(config.NotifierSlack)),
-	"notify.email":   define(notifyInfo, newNotify(config.NotifierEmail)),
-	"notify.webhook": define(notifyInfo, newNotify(config.NotifierWebhook)),
+	"notify.slack":   define(notifyInfo, newNotify(config.NotifierSlack), preflightNotify(config.NotifierSlack)),
+	"notify.email":   define(notifyInfo, newNotify(config.NotifierEmail), preflightNotify(config.NotifierEmail)),
+	"notify.webhook": define(notifyInfo, newNotify(config.NotifierWebhook), preflightNotify(config.NotifierWebhook)),
 }
 
 // Names returns the registered action names, sorted.

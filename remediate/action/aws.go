@@ -102,3 +102,54 @@ func awsError(ctx context.Context, call, about string, err error) error {
 	}
 	return fmt.Errorf("aws %s %s%s: %v", call, about, attempts, err)
 }
+
+// preflightCredentials checks an aws.* step's target and that the SDK's
+// default chain finds credentials for it. It reports false when the step
+// cannot be checked further. Whether AWS accepts the credentials shows in
+// the Describe or Get call the action then makes.
+func (b *awsBase) preflightCredentials(ctx context.Context, req Request, common awsCommon, pf *Preflight) (config.AWSTarget, aws.Config, bool) {
+	t, err := b.awsTarget(req, common.Target)
+	if err != nil {
+		pf.fail("target", common.Target, "%v", err)
+		return t, aws.Config{}, false
+	}
+	sdk, err := b.sdkConfig(ctx, t)
+	if err != nil {
+		pf.fail("credentials", t.Name, "%v", err)
+		return t, sdk, false
+	}
+	creds, err := sdk.Credentials.Retrieve(ctx)
+	if err != nil {
+		pf.fail("credentials", t.Name, "the SDK's default chain found no credentials: %v", err)
+		return t, sdk, false
+	}
+	pf.pass("credentials", t.Name, "credentials found (%s), region %s", creds.Source, t.Region)
+	return t, sdk, true
+}
+
+// AWS error codes a preflight classifies: an object that does not exist,
+// and credentials AWS refuses.
+var (
+	awsNotFound = map[string]bool{"DBInstanceNotFound": true, "DBInstanceNotFoundFault": true, "NoSuchHostedZone": true}
+	awsDenied   = map[string]bool{"AccessDenied": true, "AccessDeniedException": true, "InvalidClientTokenId": true,
+		"SignatureDoesNotMatch": true, "UnrecognizedClientException": true, "ExpiredToken": true, "AuthFailure": true}
+)
+
+// preflightCall records the outcome of a Describe or Get call about an
+// object: it exists, it is missing (key names it for Check.Missing), AWS
+// refused the credentials, or the call failed.
+func preflightCall(ctx context.Context, pf *Preflight, call, about, key string, err error) bool {
+	var ae smithy.APIError
+	switch {
+	case err == nil:
+		pf.pass("exists", about, "%s answered: it exists", call)
+		return true
+	case errors.As(err, &ae) && awsNotFound[ae.ErrorCode()]:
+		pf.fail("exists", about, "%s: not found", call).Missing = key
+	case errors.As(err, &ae) && awsDenied[ae.ErrorCode()]:
+		pf.fail("credentials", about, "AWS refused the credentials or the call: %v", awsError(ctx, call, about, err))
+	default:
+		pf.fail("exists", about, "%v", awsError(ctx, call, about, err))
+	}
+	return false
+}

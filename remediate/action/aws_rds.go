@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/rds/types"
+	"github.com/aws/smithy-go"
 	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -293,4 +294,71 @@ func (a *RDSRestoreToPointInTime) run(ctx context.Context, req Request, s *pitrP
 		Output: fmt.Sprintf("restoring RDS instance %s as %s to %s (%s); status %v", s.Source, s.Target, res["restore_time"], how, res["status"]),
 		Result: res,
 	}, nil
+}
+
+// rdsPreflight checks an aws.rds.* step's credentials and describes
+// instance id; it returns the instance when it exists.
+func (b *rdsBase) rdsPreflight(ctx context.Context, req Request, common awsCommon, id string, pf *Preflight) (*types.DBInstance, *rds.Client, bool) {
+	t, _, ok := b.preflightCredentials(ctx, req, common, pf)
+	if !ok {
+		return nil, nil, false
+	}
+	c, _, err := b.client(ctx, req, common)
+	if err != nil {
+		pf.fail("credentials", t.Name, "%v", err)
+		return nil, nil, false
+	}
+	out, err := c.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(id)})
+	if err == nil && len(out.DBInstances) == 0 {
+		err = &smithy.GenericAPIError{Code: "DBInstanceNotFound", Message: "no such DB instance"}
+	}
+	if !preflightCall(ctx, pf, "rds DescribeDBInstances", t.Name+": rds instance "+id, "aws rds instance "+id, err) {
+		return nil, c, true
+	}
+	return &out.DBInstances[0], c, true
+}
+
+// preflightRDSPromote checks that the instance exists and is a read
+// replica.
+func preflightRDSPromote(d Deps) PreflightFunc[promoteReplicaParams] {
+	b := &rdsBase{newAWSBase(d)}
+	return func(ctx context.Context, req Request, p *promoteReplicaParams) Preflight {
+		var pf Preflight
+		inst, _, _ := b.rdsPreflight(ctx, req, p.awsCommon, p.Instance, &pf)
+		if inst != nil {
+			if src := aws.ToString(inst.ReadReplicaSourceDBInstanceIdentifier); src != "" {
+				pf.pass("replica", p.Instance, "a read replica of %s (status %s)", src, aws.ToString(inst.DBInstanceStatus))
+			} else {
+				pf.warn("replica", p.Instance, "not a read replica: the step would find nothing to promote")
+			}
+		}
+		return pf
+	}
+}
+
+// preflightRDSRestore checks that the source instance exists (and how far
+// back it can be restored) and that the target instance does not yet.
+func preflightRDSRestore(d Deps) PreflightFunc[pitrParams] {
+	b := &rdsBase{newAWSBase(d)}
+	return func(ctx context.Context, req Request, p *pitrParams) Preflight {
+		pf := Preflight{Creates: []string{"aws rds instance " + p.Target}}
+		src, c, ok := b.rdsPreflight(ctx, req, p.awsCommon, p.Source, &pf)
+		if src != nil && src.LatestRestorableTime != nil {
+			pf.pass("restorable", p.Source, "restorable up to %s", src.LatestRestorableTime.UTC().Format(time.RFC3339))
+		}
+		if !ok || c == nil {
+			return pf
+		}
+		_, err := c.DescribeDBInstances(ctx, &rds.DescribeDBInstancesInput{DBInstanceIdentifier: aws.String(p.Target)})
+		var ae smithy.APIError
+		switch {
+		case errors.As(err, &ae) && awsNotFound[ae.ErrorCode()]:
+			pf.pass("target_free", p.Target, "does not exist yet: the restore creates it")
+		case err == nil:
+			pf.fail("target_free", p.Target, "already exists: the restore would fail; delete or rename it first")
+		default:
+			pf.fail("target_free", p.Target, "%v", awsError(ctx, "rds DescribeDBInstances", p.Target, err))
+		}
+		return pf
+	}
 }

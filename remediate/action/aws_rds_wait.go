@@ -122,3 +122,14 @@ func isAPIError(err error) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae)
 }
+
+// preflightRDSWait checks that the instance exists, or that an earlier
+// step creates it.
+func preflightRDSWait(d Deps) PreflightFunc[waitAvailableParams] {
+	b := &rdsBase{newAWSBase(d)}
+	return func(ctx context.Context, req Request, p *waitAvailableParams) Preflight {
+		var pf Preflight
+		b.rdsPreflight(ctx, req, p.awsCommon, p.Instance, &pf)
+		return pf
+	}
+}

@@ -175,3 +175,26 @@ func waitInsync(ctx context.Context, c *route53.Client, res map[string]any, ever
 	}
 	return fmt.Errorf("not INSYNC before the step's timeout (status %v)", res["status"])
 }
+
+// preflightRoute53 checks that the hosted zone exists (GetHostedZone).
+func preflightRoute53(d Deps) PreflightFunc[recordParams] {
+	b := newAWSBase(d)
+	return func(ctx context.Context, req Request, s *recordParams) Preflight {
+		var pf Preflight
+		t, sdk, ok := b.preflightCredentials(ctx, req, s.awsCommon, &pf)
+		if !ok {
+			return pf
+		}
+		c := route53.NewFromConfig(sdk, func(o *route53.Options) {
+			if t.Endpoint != "" {
+				o.BaseEndpoint = aws.String(t.Endpoint)
+			}
+		})
+		out, err := c.GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(s.Zone)})
+		about := t.Name + ": hosted zone " + s.Zone
+		if preflightCall(ctx, &pf, "route53 GetHostedZone", about, "aws route53 hosted zone "+s.Zone, err) && out.HostedZone != nil {
+			pf.pass("record", s.Name, "zone %s would get %s %s", aws.ToString(out.HostedZone.Name), s.Type, s.Name)
+		}
+		return pf
+	}
+}

@@ -5,12 +5,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
+// awsConfig is a configuration with one aws target served by f.
+func awsConfig(f *testharness.AWS) *config.Config {
+	return &config.Config{Targets: config.Targets{AWS: []config.AWSTarget{f.Target("aws-dr", "eu-west-1")}}}
+}
+
 // runAWS builds the named action over f's configuration and runs it.
-func (f *fakeAWS) run(t *testing.T, name string, params map[string]any, annotations map[string]string) (Outcome, error) {
+func runAWS(t *testing.T, f *testharness.AWS, name string, params map[string]any, annotations map[string]string) (Outcome, error) {
 	t.Helper()
-	a, err := Registry[name].New(Deps{Config: f.config()})
+	a, err := Registry[name].New(Deps{Config: awsConfig(f)})
 	must(t, err)
 	if err := a.Validate(params); err != nil {
 		t.Fatalf("%s: Validate: %v", name, err)
@@ -22,17 +30,17 @@ func (f *fakeAWS) run(t *testing.T, name string, params map[string]any, annotati
 }
 
 func TestRDSPromoteReadReplica(t *testing.T) {
-	f := newFakeAWS(t)
-	f.instances["fruitfulplanet-replica-eu"] = &fakeInstance{status: []string{"available"}, source: "fruitfulplanet-prod"}
-	f.throttle["DescribeDBInstances"] = 2 // retried by the SDK's retryer
-	out, err := f.run(t, "aws.rds.promote_read_replica", map[string]any{"instance": "fruitfulplanet-replica-eu", "backup_retention_days": 7}, nil)
+	f := testharness.AWSFake(t)
+	f.AddInstance("fruitfulplanet-replica-eu", testharness.AWSInstance{Statuses: []string{"available"}, Source: "fruitfulplanet-prod"})
+	f.Throttle("DescribeDBInstances", 2) // retried by the SDK's retryer
+	out, err := runAWS(t, f, "aws.rds.promote_read_replica", map[string]any{"instance": "fruitfulplanet-replica-eu", "backup_retention_days": 7}, nil)
 	if err != nil {
 		t.Fatalf("promote: %v", err)
 	}
-	if n := len(f.calls("DescribeDBInstances")); n != 3 {
+	if n := len(f.Calls("DescribeDBInstances")); n != 3 {
 		t.Errorf("DescribeDBInstances calls = %d, want 3 (two throttled, then success)", n)
 	}
-	p := f.calls("PromoteReadReplica")
+	p := f.Calls("PromoteReadReplica")
 	if len(p) != 1 || p[0].Form.Get("DBInstanceIdentifier") != "fruitfulplanet-replica-eu" || p[0].Form.Get("BackupRetentionPeriod") != "7" {
 		t.Fatalf("PromoteReadReplica requests = %+v", p)
 	}
@@ -40,22 +48,22 @@ func TestRDSPromoteReadReplica(t *testing.T) {
 		t.Errorf("result = %v", out.Result)
 	}
 	// Run again: no longer a replica, so nothing is sent.
-	out, err = f.run(t, "aws.rds.promote_read_replica", map[string]any{"instance": "fruitfulplanet-replica-eu"}, nil)
-	if err != nil || out.Result["already_promoted"] != true || len(f.calls("PromoteReadReplica")) != 1 {
+	out, err = runAWS(t, f, "aws.rds.promote_read_replica", map[string]any{"instance": "fruitfulplanet-replica-eu"}, nil)
+	if err != nil || out.Result["already_promoted"] != true || len(f.Calls("PromoteReadReplica")) != 1 {
 		t.Errorf("second promote = %v, %v; want a no-op", out.Result, err)
 	}
 }
 
 func TestRDSPersistentServerErrorFailsClearly(t *testing.T) {
-	f := newFakeAWS(t)
-	f.instances["fruitfulplanet-replica-eu"] = &fakeInstance{status: []string{"available"}, source: "fruitfulplanet-prod"}
-	f.broken["PromoteReadReplica"] = true
-	_, err := f.run(t, "aws.rds.promote_read_replica", map[string]any{"instance": "fruitfulplanet-replica-eu"}, nil)
+	f := testharness.AWSFake(t)
+	f.AddInstance("fruitfulplanet-replica-eu", testharness.AWSInstance{Statuses: []string{"available"}, Source: "fruitfulplanet-prod"})
+	f.Break("PromoteReadReplica")
+	_, err := runAWS(t, f, "aws.rds.promote_read_replica", map[string]any{"instance": "fruitfulplanet-replica-eu"}, nil)
 	want := "aws rds PromoteReadReplica fruitfulplanet-replica-eu: AWS answered HTTP 500 after 3 attempts InternalFailure"
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
-	if n := len(f.calls("PromoteReadReplica")); n != 3 {
+	if n := len(f.Calls("PromoteReadReplica")); n != 3 {
 		t.Errorf("attempts = %d, want max_attempts 3", n)
 	}
 	if strings.Contains(err.Error(), "drguard-test-secret") || strings.Contains(err.Error(), "AKIDDRGUARDTEST") {
@@ -64,9 +72,9 @@ func TestRDSPersistentServerErrorFailsClearly(t *testing.T) {
 }
 
 func TestRDSRestoreToPointInTime(t *testing.T) {
-	f := newFakeAWS(t)
+	f := testharness.AWSFake(t)
 	latest := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	f.instances["fruitfulplanet-prod"] = &fakeInstance{status: []string{"available"}, latest: latest}
+	f.AddInstance("fruitfulplanet-prod", testharness.AWSInstance{Statuses: []string{"available"}, LatestRestorable: latest})
 	base := map[string]any{"source_instance": "fruitfulplanet-prod", "target_instance": "fruitfulplanet-restored"}
 	with := func(kv ...any) map[string]any {
 		p := map[string]any{}
@@ -80,11 +88,11 @@ func TestRDSRestoreToPointInTime(t *testing.T) {
 	}
 
 	t.Run("explicit", func(t *testing.T) {
-		out, err := f.run(t, "aws.rds.restore_to_point_in_time", with("restore_time", "2025-11-20T00:00:00Z", "instance_class", "db.r6g.large"), nil)
+		out, err := runAWS(t, f, "aws.rds.restore_to_point_in_time", with("restore_time", "2025-11-20T00:00:00Z", "instance_class", "db.r6g.large"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := f.calls("RestoreDBInstanceToPointInTime")
+		r := f.Calls("RestoreDBInstanceToPointInTime")
 		got := r[len(r)-1].Form
 		if got.Get("SourceDBInstanceIdentifier") != "fruitfulplanet-prod" || got.Get("TargetDBInstanceIdentifier") != "fruitfulplanet-restored" ||
 			got.Get("RestoreTime") != "2025-11-20T00:00:00Z" || got.Get("DBInstanceClass") != "db.r6g.large" || got.Get("Tags.Tag.1.Value") != "run-000042" {
@@ -96,12 +104,12 @@ func TestRDSRestoreToPointInTime(t *testing.T) {
 	})
 	t.Run("last known good from the annotation", func(t *testing.T) {
 		good := latest.Add(-time.Hour)
-		out, err := f.run(t, "aws.rds.restore_to_point_in_time", with("restore_time", "last_known_good", "margin", "10m"),
+		out, err := runAWS(t, f, "aws.rds.restore_to_point_in_time", with("restore_time", "last_known_good", "margin", "10m"),
 			map[string]string{LastKnownGoodAnnotation: good.Format(time.RFC3339)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := f.calls("RestoreDBInstanceToPointInTime")
+		r := f.Calls("RestoreDBInstanceToPointInTime")
 		want := good.Add(-10 * time.Minute).Format(time.RFC3339)
 		if got := r[len(r)-1].Form.Get("RestoreTime"); got != want {
 			t.Errorf("RestoreTime = %s, want last known good − 10m = %s", got, want)
@@ -111,26 +119,26 @@ func TestRDSRestoreToPointInTime(t *testing.T) {
 		}
 	})
 	t.Run("known_good_at param wins", func(t *testing.T) {
-		_, err := f.run(t, "aws.rds.restore_to_point_in_time", with("restore_time", "last_known_good", "known_good_at", "2026-01-02T03:04:05Z"),
+		_, err := runAWS(t, f, "aws.rds.restore_to_point_in_time", with("restore_time", "last_known_good", "known_good_at", "2026-01-02T03:04:05Z"),
 			map[string]string{LastKnownGoodAnnotation: "2026-01-01T00:00:00Z"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := f.calls("RestoreDBInstanceToPointInTime")
+		r := f.Calls("RestoreDBInstanceToPointInTime")
 		if got := r[len(r)-1].Form.Get("RestoreTime"); got != "2026-01-02T02:59:05Z" {
 			t.Errorf("RestoreTime = %s, want known_good_at − 5m", got)
 		}
 	})
 	t.Run("latest", func(t *testing.T) {
-		if _, err := f.run(t, "aws.rds.restore_to_point_in_time", with("restore_time", "latest"), nil); err != nil {
+		if _, err := runAWS(t, f, "aws.rds.restore_to_point_in_time", with("restore_time", "latest"), nil); err != nil {
 			t.Fatal(err)
 		}
-		r := f.calls("RestoreDBInstanceToPointInTime")
+		r := f.Calls("RestoreDBInstanceToPointInTime")
 		if got := r[len(r)-1].Form; got.Get("UseLatestRestorableTime") != "true" || got.Get("RestoreTime") != "" {
 			t.Errorf("request = %v", got)
 		}
 	})
-	n := len(f.calls("RestoreDBInstanceToPointInTime"))
+	n := len(f.Calls("RestoreDBInstanceToPointInTime"))
 	for name, tc := range map[string]struct {
 		params      map[string]any
 		annotations map[string]string
@@ -141,32 +149,32 @@ func TestRDSRestoreToPointInTime(t *testing.T) {
 			"after fruitfulplanet-prod's latest restorable time"},
 		"future": {with("restore_time", "2999-01-01T00:00:00Z"), nil, "is in the future"},
 	} {
-		if _, err := f.run(t, "aws.rds.restore_to_point_in_time", tc.params, tc.annotations); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := runAWS(t, f, "aws.rds.restore_to_point_in_time", tc.params, tc.annotations); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
 	}
-	if len(f.calls("RestoreDBInstanceToPointInTime")) != n {
+	if len(f.Calls("RestoreDBInstanceToPointInTime")) != n {
 		t.Error("a refused restore reached AWS")
 	}
 }
 
 func TestRDSWaitAvailable(t *testing.T) {
-	f := newFakeAWS(t)
-	f.instances["fruitfulplanet-restored"] = &fakeInstance{status: []string{"creating", "backing-up", "available"}, endpointHost: "restored.rds.example"}
-	out, err := f.run(t, "aws.rds.wait_available", map[string]any{"instance": "fruitfulplanet-restored", "poll_interval": "10ms"}, nil)
+	f := testharness.AWSFake(t)
+	f.AddInstance("fruitfulplanet-restored", testharness.AWSInstance{Statuses: []string{"creating", "backing-up", "available"}, EndpointHost: "restored.rds.example"})
+	out, err := runAWS(t, f, "aws.rds.wait_available", map[string]any{"instance": "fruitfulplanet-restored", "poll_interval": "10ms"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Result["polls"] != 3 || out.Result["endpoint"] != "restored.rds.example" {
 		t.Errorf("result = %v", out.Result)
 	}
-	f.instances["broken"] = &fakeInstance{status: []string{"creating", "incompatible-restore"}}
-	if _, err := f.run(t, "aws.rds.wait_available", map[string]any{"instance": "broken", "poll_interval": "10ms"}, nil); err == nil ||
+	f.AddInstance("broken", testharness.AWSInstance{Statuses: []string{"creating", "incompatible-restore"}})
+	if _, err := runAWS(t, f, "aws.rds.wait_available", map[string]any{"instance": "broken", "poll_interval": "10ms"}, nil); err == nil ||
 		!strings.Contains(err.Error(), "broken is incompatible-restore; it will not become available by waiting") {
 		t.Errorf("failed state: %v", err)
 	}
-	f.instances["slow"] = &fakeInstance{status: []string{"creating"}}
-	a, _ := Registry["aws.rds.wait_available"].New(Deps{Config: f.config()})
+	f.AddInstance("slow", testharness.AWSInstance{Statuses: []string{"creating"}})
+	a, _ := Registry["aws.rds.wait_available"].New(Deps{Config: awsConfig(f)})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err = a.Run(ctx, Request{Params: map[string]any{"instance": "slow", "poll_interval": "20ms"}})
@@ -176,17 +184,17 @@ func TestRDSWaitAvailable(t *testing.T) {
 }
 
 func TestRoute53UpsertRecord(t *testing.T) {
-	f := newFakeAWS(t)
-	f.throttle["ChangeResourceRecordSets"] = 1
-	f.changePolls = 2
-	out, err := f.run(t, "aws.route53.upsert_record", map[string]any{
+	f := testharness.AWSFake(t)
+	f.Throttle("ChangeResourceRecordSets", 1)
+	f.PendingChanges(2)
+	out, err := runAWS(t, f, "aws.route53.upsert_record", map[string]any{
 		"hosted_zone_id": "Z123", "name": "fruitfulplanet.com.", "type": "cname", "ttl": 60,
 		"value": "dr-lb.eu-west-1.elb.amazonaws.com", "wait": true, "poll_interval": "10ms",
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := f.calls("ChangeResourceRecordSets")
+	calls := f.Calls("ChangeResourceRecordSets")
 	if len(calls) != 2 {
 		t.Fatalf("ChangeResourceRecordSets calls = %d, want 2 (one throttled)", len(calls))
 	}
@@ -205,8 +213,8 @@ func TestRoute53UpsertRecord(t *testing.T) {
 	if !strings.Contains(c.RRSets.Comment, "run-000042") {
 		t.Errorf("comment = %q", c.RRSets.Comment)
 	}
-	if len(f.calls("GetChange")) != 3 || out.Result["status"] != "INSYNC" || out.Result["change_id"] != "/change/C0FFEE" {
-		t.Errorf("wait: %d GetChange calls, result %v", len(f.calls("GetChange")), out.Result)
+	if len(f.Calls("GetChange")) != 3 || out.Result["status"] != "INSYNC" || out.Result["change_id"] != "/change/C0FFEE" {
+		t.Errorf("wait: %d GetChange calls, result %v", len(f.Calls("GetChange")), out.Result)
 	}
 }
 

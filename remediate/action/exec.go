@@ -220,3 +220,32 @@ func (b *cappedBuffer) String() string {
 	}
 	return fmt.Sprintf("%s…[truncated %d bytes]", b.buf, b.dropped)
 }
+
+// preflightExec checks that the program exists and is executable, found
+// on the PATH the step's child gets (drguard's own), and that the working
+// directory exists. Nothing is run.
+func preflightExec(Deps) PreflightFunc[execParams] {
+	return func(_ context.Context, _ Request, spec *execParams) Preflight {
+		var pf Preflight
+		program := spec.Argv[0]
+		if p, err := exec.LookPath(program); err != nil {
+			var ee *exec.Error
+			reason := err.Error()
+			if errors.As(err, &ee) {
+				reason = ee.Err.Error()
+			}
+			if !strings.Contains(program, "/") {
+				reason = "not found on PATH " + os.Getenv("PATH")
+			}
+			pf.fail("program", program, "%s", reason)
+		} else {
+			pf.pass("program", program, "%s exists and is executable (not run)", p)
+		}
+		if spec.Dir != "" {
+			if st, err := os.Stat(spec.Dir); err != nil || !st.IsDir() {
+				pf.fail("dir", spec.Dir, "the working directory does not exist")
+			}
+		}
+		return pf
+	}
+}

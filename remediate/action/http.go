@@ -201,3 +201,35 @@ func expectText(expect []int) string {
 	}
 	return strings.Join(parts, " or ")
 }
+
+// preflightHTTP checks that the header files can be read and that the
+// URL's host accepts a connection. The request itself is not sent: an
+// http step may change things.
+func preflightHTTP(d Deps) PreflightFunc[httpParams] {
+	return func(ctx context.Context, req Request, spec *httpParams) Preflight {
+		var pf Preflight
+		u, err := url.Parse(spec.URL)
+		if err != nil {
+			pf.fail("params", req.Step, "url: not a URL")
+			return pf
+		}
+		shown := u.Redacted()
+		for k, ref := range spec.HeaderFiles {
+			if _, err := d.Config.ReadSecret(ref); err != nil {
+				pf.fail("header_file", k, "%v", err)
+			}
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+		if err != nil {
+			pf.fail("connect", shown, "cannot connect to %s: %s", u.Host, transportError(err))
+			return pf
+		}
+		_ = conn.Close()
+		pf.pass("connect", shown, "%s accepts connections; the %s request is not sent (an http step may change things)", u.Host, spec.Method)
+		return pf
+	}
+}

@@ -26,18 +26,20 @@ type paramsOf[P any] interface {
 // RunFunc runs an action with its decoded, checked params.
 type RunFunc[P any] func(ctx context.Context, req Request, p *P) (Outcome, error)
 
-// define makes the Kind of an action whose params decode into P and which
-// build provisions once into a RunFunc.
-func define[P any, PP paramsOf[P]](info Info, build func(Deps) (RunFunc[P], error)) Kind {
+// define makes the Kind of an action whose params decode into P, which
+// build provisions once into a RunFunc, and whose steps preflight checks
+// without changing anything (drguard drill's dry run).
+func define[P any, PP paramsOf[P]](info Info, build func(Deps) (RunFunc[P], error), preflight func(Deps) PreflightFunc[P]) Kind {
 	return Kind{
 		Info:  info,
 		Check: checkParams[P, PP],
 		New: func(d Deps) (Action, error) {
-			run, err := build(d.withDefaults())
+			d = d.withDefaults()
+			run, err := build(d)
 			if err != nil {
 				return nil, err
 			}
-			return &typed[P, PP]{info: info, run: run}, nil
+			return &typed[P, PP]{info: info, run: run, preflight: preflight(d)}, nil
 		},
 	}
 }
@@ -77,8 +79,9 @@ func setDefaults(p any) {
 
 // typed is a provisioned action with params of type P.
 type typed[P any, PP paramsOf[P]] struct {
-	info Info
-	run  RunFunc[P]
+	info      Info
+	run       RunFunc[P]
+	preflight PreflightFunc[P]
 }
 
 var _ Action = (*typed[execParams, *execParams])(nil)

@@ -9,7 +9,10 @@ import (
 	"regexp"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -174,3 +177,93 @@ func checkKind(t params.Templates, kind *workloadKind, allowed ...workloadKind) 
 	}
 	return params.Errorf("kind", "%q is not one of %s", string(*kind), strings.Join(names, ", "))
 }
+
+// kubeNeed is one RBAC permission a kubernetes.* step needs on its object:
+// a verb on a resource (and subresource) of an API group.
+type kubeNeed struct{ verb, group, resource, subresource string }
+
+// String writes the permission as RBAC rules name it: "update
+// deployments/scale".
+func (n kubeNeed) String() string {
+	r := n.resource
+	if n.subresource != "" {
+		r += "/" + n.subresource
+	}
+	return n.verb + " " + r
+}
+
+// preflight checks a kubernetes.* step without changing anything: the
+// target's client and credentials (who the API server says drguard is),
+// a SelfSubjectAccessReview for every permission the step needs on its
+// object, and, with exists (an API call that changes nothing), that the
+// object is there.
+func (b *kubeBase) preflight(ctx context.Context, req Request, c kubeCommon, name string, needs []kubeNeed, exists func(context.Context, kubeCall) error) Preflight {
+	var pf Preflight
+	kc, err := b.resolve(req, c)
+	if err != nil {
+		pf.fail("target", c.Target, "%v", err)
+		return pf
+	}
+	where := kc.target.Name
+	who := "drguard's credentials"
+	r, err := kc.client.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+	switch {
+	case err == nil:
+		who = r.Status.UserInfo.Username
+		pf.pass("credentials", where, "the API server accepts drguard as %s", who)
+	case apierrors.IsNotFound(err):
+		// An API server before 1.28 has no SelfSubjectReview; the access
+		// reviews below still show what is allowed.
+	default:
+		pf.fail("credentials", where, "%v", kubeError(ctx, err, kubeObject{"create", "selfsubjectreviews", "", kc.namespace}))
+		return pf
+	}
+	for _, n := range needs {
+		about := fmt.Sprintf("%s: %s %s/%s", where, n, kc.namespace, name)
+		sar, err := kc.client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: kc.namespace, Verb: n.verb, Group: n.group, Resource: n.resource, Subresource: n.subresource, Name: name,
+			}},
+		}, metav1.CreateOptions{})
+		switch {
+		case err != nil:
+			pf.fail("rbac", about, "access review failed: %v", kubeError(ctx, err, kubeObject{"create", "selfsubjectaccessreviews", "", kc.namespace}))
+		case sar.Status.Allowed:
+			pf.pass("rbac", about, "allowed")
+		default:
+			res := strings.TrimPrefix(n.String(), n.verb+" ")
+			pf.fail("rbac", about, "%s may not %s %s %q in namespace %s: the Role must grant verb %q on %q%s",
+				who, n.verb, res, name, kc.namespace, n.verb, res, denied(sar.Status.Reason))
+		}
+	}
+	if exists == nil {
+		return pf
+	}
+	res := needs[0].resource
+	about := fmt.Sprintf("%s: %s %s/%s", where, res, kc.namespace, name)
+	switch err := exists(ctx, kc); {
+	case err == nil:
+		pf.pass("exists", about, "%s %s/%s exists", singular(res), kc.namespace, name)
+	case apierrors.IsNotFound(err):
+		pf.fail("exists", about, "%s %s/%s not found", singular(res), kc.namespace, name).Missing = "kubernetes " + res + " " + kc.namespace + "/" + name
+	default:
+		pf.fail("exists", about, "cannot tell whether it exists: %v", kubeError(ctx, err, kubeObject{"get", res, name, kc.namespace}))
+	}
+	return pf
+}
+
+// denied quotes the authorizer's reason for a refusal, when it gave one.
+func denied(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " (" + reason + ")"
+}
+
+// dryRunPatch is a server-side dry run of an empty merge patch: the API
+// server checks the object exists and the caller may patch it, and
+// persists nothing.
+var dryRunPatch = metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}
+
+// emptyPatch is the merge patch that changes nothing.
+var emptyPatch = []byte("{}")

@@ -166,3 +166,36 @@ func (p *PodLogs) run(ctx context.Context, req Request, spec *podLogsParams) (Ou
 			"bytes": min(n, limit), "truncated": n >= limit},
 	}, nil
 }
+
+// preflightDeletePod checks that drguard may read and delete the pod, and
+// that it exists.
+func preflightDeletePod(d Deps) PreflightFunc[deletePodParams] {
+	b := newKubeBase(d)
+	return func(ctx context.Context, req Request, p *deletePodParams) Preflight {
+		return b.preflight(ctx, req, p.kubeCommon, p.Name, []kubeNeed{{"get", "", "pods", ""}, {"delete", "", "pods", ""}},
+			func(ctx context.Context, kc kubeCall) error {
+				_, err := kc.client.CoreV1().Pods(kc.namespace).Get(ctx, p.Name, metav1.GetOptions{})
+				return err
+			})
+	}
+}
+
+// preflightPodLogs checks that drguard may read the pod's log, and that
+// the pod exists (reading one byte of its log; a log that cannot be read
+// yet, a container not started, is not a missing pod).
+func preflightPodLogs(d Deps) PreflightFunc[podLogsParams] {
+	b := newKubeBase(d)
+	return func(ctx context.Context, req Request, p *podLogsParams) Preflight {
+		return b.preflight(ctx, req, p.kubeCommon, p.Name, []kubeNeed{{"get", "", "pods", "log"}},
+			func(ctx context.Context, kc kubeCall) error {
+				one := int64(1)
+				_, err := kc.client.CoreV1().Pods(kc.namespace).GetLogs(p.Name, &corev1.PodLogOptions{
+					Container: p.Container, Previous: p.Previous, LimitBytes: &one, TailLines: &one,
+				}).DoRaw(ctx)
+				if apierrors.IsBadRequest(err) {
+					return nil
+				}
+				return err
+			})
+	}
+}

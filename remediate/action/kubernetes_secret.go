@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -125,4 +127,27 @@ func (p *PatchSecret) run(ctx context.Context, req Request, spec *secretParams) 
 		Output: fmt.Sprintf("secret %s/%s: set %s (values not shown)", kc.namespace, spec.Name, strings.Join(keys, ", ")),
 		Result: map[string]any{"secret": spec.Name, "namespace": kc.namespace, "keys": anyKeys, "resource_version": sec.ResourceVersion},
 	}, nil
+}
+
+// preflightPatchSecret checks that every value file can be read (without
+// showing it), that drguard may patch the Secret, and that the Secret
+// exists (a server-side dry run of an empty patch: drguard never reads a
+// Secret).
+func preflightPatchSecret(d Deps) PreflightFunc[secretParams] {
+	b := newKubeBase(d)
+	return func(ctx context.Context, req Request, p *secretParams) Preflight {
+		pf := b.preflight(ctx, req, p.kubeCommon, p.Name, []kubeNeed{{"patch", "", "secrets", ""}},
+			func(ctx context.Context, kc kubeCall) error {
+				_, err := kc.client.CoreV1().Secrets(kc.namespace).Patch(ctx, p.Name, types.MergePatchType, emptyPatch, dryRunPatch)
+				return err
+			})
+		for _, k := range slices.Sorted(maps.Keys(p.ValueFiles)) {
+			if _, err := b.cfg.ReadSecret(p.ValueFiles[k]); err != nil {
+				pf.fail("value_file", k, "%v", err)
+			} else {
+				pf.pass("value_file", k, "%s can be read (not shown)", p.ValueFiles[k])
+			}
+		}
+		return pf
+	}
 }

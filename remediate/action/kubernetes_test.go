@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -105,38 +104,7 @@ func (e *kubeEnv) ctx(t *testing.T) context.Context {
 // seed creates, as admin, the objects the plan's scenarios act on.
 func (e *kubeEnv) seed(t *testing.T) {
 	t.Helper()
-	ctx := e.ctx(t)
-	labels := map[string]string{"app": "fruitfulplanet-app"}
-	tmpl := corev1.PodTemplateSpec{
-		ObjectMeta: metav1.ObjectMeta{Labels: labels},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}}},
-	}
-	three, one := int32(3), int32(1)
-	must(t, create(ctx, e.admin.AppsV1().Deployments(e.ns), &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "fruitfulplanet-app"},
-		Spec:       appsv1.DeploymentSpec{Replicas: &three, Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
-	}))
-	pgLabels := map[string]string{"app": "postgres"}
-	pgTmpl := tmpl.DeepCopy()
-	pgTmpl.Labels = pgLabels
-	must(t, create(ctx, e.admin.AppsV1().StatefulSets(e.ns), &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "postgres"},
-		Spec:       appsv1.StatefulSetSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: pgLabels}, Template: *pgTmpl},
-	}))
-	must(t, create(ctx, e.admin.AppsV1().DaemonSets(e.ns), &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "node-agent"},
-		Spec:       appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: tmpl},
-	}))
-	for _, name := range []string{"postgres-0", "web-0"} {
-		must(t, create(ctx, e.admin.CoreV1().Pods(e.ns), &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: pgLabels}, Spec: tmpl.Spec,
-		}))
-	}
-	for _, name := range []string{"app-secrets", "other-secret"} {
-		must(t, create(ctx, e.admin.CoreV1().Secrets(e.ns), &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string][]byte{"KEEP": []byte("kept")},
-		}))
-	}
+	e.kube.SeedPlan(t, e.ns)
 }
 
 type creator[T any] interface {

@@ -336,3 +336,39 @@ func (r *RolloutRestart) run(ctx context.Context, req Request, spec *rolloutPara
 		Result: map[string]any{"workload": id, "restarted_at": now, "generation": meta.GetGeneration()},
 	}, nil
 }
+
+// preflightScale checks that drguard may read and update the workload's
+// scale subresource, and that the workload exists.
+func preflightScale(d Deps) PreflightFunc[scaleParams] {
+	b := newKubeBase(d)
+	return func(ctx context.Context, req Request, p *scaleParams) Preflight {
+		res := string(p.Kind) + "s"
+		return b.preflight(ctx, req, p.kubeCommon, p.Name, []kubeNeed{{"get", "apps", res, "scale"}, {"update", "apps", res, "scale"}},
+			func(ctx context.Context, kc kubeCall) error {
+				_, err := getScale(ctx, kc, p.Kind, p.Name)
+				return err
+			})
+	}
+}
+
+// preflightRolloutRestart checks that drguard may patch the workload, and
+// that it exists (a server-side dry run of an empty patch).
+func preflightRolloutRestart(d Deps) PreflightFunc[rolloutParams] {
+	b := newKubeBase(d)
+	return func(ctx context.Context, req Request, p *rolloutParams) Preflight {
+		return b.preflight(ctx, req, p.kubeCommon, p.Name, []kubeNeed{{"patch", "apps", string(p.Kind) + "s", ""}},
+			func(ctx context.Context, kc kubeCall) error {
+				apps := kc.client.AppsV1()
+				var err error
+				switch p.Kind {
+				case kindStatefulSet:
+					_, err = apps.StatefulSets(kc.namespace).Patch(ctx, p.Name, types.MergePatchType, emptyPatch, dryRunPatch)
+				case kindDaemonSet:
+					_, err = apps.DaemonSets(kc.namespace).Patch(ctx, p.Name, types.MergePatchType, emptyPatch, dryRunPatch)
+				default:
+					_, err = apps.Deployments(kc.namespace).Patch(ctx, p.Name, types.MergePatchType, emptyPatch, dryRunPatch)
+				}
+				return err
+			})
+	}
+}

@@ -105,3 +105,20 @@ func IncidentURL(external, id string) string {
 	}
 	return external + "/incidents/" + id
 }
+
+// preflightNotify checks that the step's notifier is configured. Nothing
+// is sent.
+func preflightNotify(kind string) func(Deps) PreflightFunc[notifyParams] {
+	return func(d Deps) PreflightFunc[notifyParams] {
+		return func(_ context.Context, _ Request, p *notifyParams) Preflight {
+			var pf Preflight
+			nc, err := ResolveNotifier(d.Config, kind, p.Notifier)
+			if err != nil {
+				pf.fail("notifier", kind, "notify.%s: %v", kind, err)
+			} else {
+				pf.pass("notifier", nc.Name, "%s notifier %s is configured; nothing was sent", nc.Type, nc.Name)
+			}
+			return pf
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/testharness"
 )
 
 // SMTPMessage is one mail a test SMTP server accepted.
@@ -131,53 +131,10 @@ func angle(line string) string {
 	return addr
 }
 
-// HTTPSink records the requests an HTTP test server receives.
-type HTTPSink struct {
-	*httptest.Server
-	mu   sync.Mutex
-	reqs []SinkRequest
-	// Status is what the sink answers (default 200).
-	Status int
-}
-
-// SinkRequest is one recorded request.
-type SinkRequest struct {
-	Path, Authorization, Body string
-}
-
-// NewHTTPSink starts a recording HTTP server until the test ends.
-func NewHTTPSink(t testing.TB) *HTTPSink {
-	s := &HTTPSink{Status: http.StatusOK}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		s.mu.Lock()
-		s.reqs = append(s.reqs, SinkRequest{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Body: string(body)})
-		status := s.Status
-		s.mu.Unlock()
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, "ok")
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Requests returns the requests to path so far.
-func (s *HTTPSink) Requests(path string) []SinkRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []SinkRequest
-	for _, r := range s.reqs {
-		if r.Path == path {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // NotifyConfig is a configuration with a slack, a webhook and an email
 // notifier delivering to sink and smtp, and service fruitfulplanet with a
 // 4h RTO.
-func NotifyConfig(sink *HTTPSink, smtp *SMTPServer) *config.Config {
+func NotifyConfig(sink *testharness.HTTPSink, smtp *SMTPServer) *config.Config {
 	return &config.Config{
 		Server:     config.Server{ExternalURL: "https://drguard.example/"},
 		Objectives: map[string]config.Objective{"fruitfulplanet": {RPO: model.Duration(time.Hour), RTO: model.Duration(4 * time.Hour)}},
@@ -191,7 +148,7 @@ func NotifyConfig(sink *HTTPSink, smtp *SMTPServer) *config.Config {
 }
 
 func TestNotifyActions(t *testing.T) {
-	sink, mail := NewHTTPSink(t), NewSMTPServer(t)
+	sink, mail := testharness.NewHTTPSink(t), NewSMTPServer(t)
 	cfg := NotifyConfig(sink, mail)
 	started := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Second)
 	req := Request{RunID: "run-1", Step: "tell", Policy: "database-failure",
@@ -263,7 +220,7 @@ func TestNotifyActions(t *testing.T) {
 }
 
 func TestNotifyErrorsHideTheURL(t *testing.T) {
-	sink, mail := NewHTTPSink(t), NewSMTPServer(t)
+	sink, mail := testharness.NewHTTPSink(t), NewSMTPServer(t)
 	sink.Status = http.StatusNotFound
 	a, _ := Registry["notify.slack"].New(Deps{Config: NotifyConfig(sink, mail)})
 	_, err := a.Run(context.Background(), Request{Params: map[string]any{}})

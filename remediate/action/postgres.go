@@ -256,3 +256,69 @@ func pgError(err error, dsn string) error {
 	}
 	return errors.New(msg)
 }
+
+// pgPreflight connects to a postgres target and says whether it is in
+// recovery (a replica). It reports false when it could not connect.
+func pgPreflight(ctx context.Context, t config.PostgresTarget, pf *Preflight) (conn *pgx.Conn, inRecovery, ok bool) {
+	dsn := t.DSN.Reveal()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err == nil {
+		err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+	}
+	if err != nil {
+		if conn != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+		pf.fail("connect", t.Name, "cannot connect: %s", pgError(err, dsn))
+		return nil, false, false
+	}
+	role := "a primary"
+	if inRecovery {
+		role = "a replica"
+	}
+	pf.pass("connect", t.Name, "connected; the server is %s", role)
+	return conn, inRecovery, true
+}
+
+// preflightPostgresPromote checks that the target is a replica and that
+// its lag would let the promotion go ahead now.
+func preflightPostgresPromote(d Deps) PreflightFunc[promoteParams] {
+	p := &PostgresPromote{cfg: d.Config, log: d.Logger}
+	return func(ctx context.Context, req Request, spec *promoteParams) Preflight {
+		var pf Preflight
+		t, err := p.target(spec.Target, req.Target)
+		if err != nil {
+			pf.fail("target", spec.Target, "%v", err)
+			return pf
+		}
+		conn, inRecovery, ok := pgPreflight(ctx, t, &pf)
+		if !ok {
+			return pf
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		if !inRecovery {
+			pf.warn("replica", t.Name, "already a primary: the step would find nothing to promote")
+			return pf
+		}
+		st, err := readReplicaState(ctx, conn, spec)
+		if err != nil {
+			pf.fail("lag", t.Name, "%s", pgError(err, t.DSN.Reveal()))
+			return pf
+		}
+		maxLag, what := time.Duration(0), "max_lag"
+		if spec.MaxLag != nil {
+			maxLag = time.Duration(*spec.MaxLag)
+		} else if o, ok := p.cfg.Objectives[t.Service]; ok {
+			maxLag, what = time.Duration(o.RPO), fmt.Sprintf("service %s's RPO", t.Service)
+		}
+		switch reason := lagRefusal(st, maxLag, what); {
+		case reason == "":
+			pf.pass("lag", t.Name, "%s", describeLag(st))
+		case spec.Force:
+			pf.warn("lag", t.Name, "%s; the step forces the promotion", reason)
+		default:
+			pf.fail("lag", t.Name, "promotion would be refused now: %s", reason)
+		}
+		return pf
+	}
+}

@@ -72,3 +72,28 @@ func (a *PostgresBackup) run(ctx context.Context, req Request, p *backupParams) 
 		Result: res,
 	}, nil
 }
+
+// preflightPostgresBackup checks that the backup is configured and its
+// target connects.
+func preflightPostgresBackup(d Deps) PreflightFunc[backupParams] {
+	return func(ctx context.Context, req Request, p *backupParams) Preflight {
+		var pf Preflight
+		name := cmp.Or(p.Backup, req.Target)
+		for _, b := range d.Config.Backups {
+			if b.Name != name && b.Target != name {
+				continue
+			}
+			pf.pass("backup", b.Name, "backup %s of %s to %s is configured", b.Name, b.Target, b.Destination)
+			for _, t := range d.Config.Targets.Postgres {
+				if t.Name == b.Target {
+					if conn, _, ok := pgPreflight(ctx, t, &pf); ok {
+						_ = conn.Close(context.WithoutCancel(ctx))
+					}
+				}
+			}
+			return pf
+		}
+		pf.fail("backup", name, "no backup named %q (or of target %q) is configured", name, name)
+		return pf
+	}
+}

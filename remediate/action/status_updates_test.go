@@ -21,7 +21,7 @@ import (
 // repeats status updates on each notifier's schedule while the incident is
 // open, sends one resolution message when it resolves, and stops.
 func TestStatusUpdatesOnSchedule(t *testing.T) {
-	sink, mail := action.NewHTTPSink(t), action.NewSMTPServer(t)
+	sink, mail := testharness.NewHTTPSink(t), action.NewSMTPServer(t)
 	cfg := action.NotifyConfig(sink, mail)
 	ms := func(n int) model.Duration { return model.Duration(time.Duration(n) * time.Millisecond) }
 	slack, hook, email := &cfg.Notifiers[0], &cfg.Notifiers[1], &cfg.Notifiers[2]
@@ -67,7 +67,7 @@ func TestStatusUpdatesOnSchedule(t *testing.T) {
 
 	// Resolve: one resolution message to each notifier that was told.
 	d.alert(t, detect.StatusResolved, "db-down", labels)
-	resolvedBody := func(reqs []action.SinkRequest) int {
+	resolvedBody := func(reqs []testharness.SinkRequest) int {
 		n := 0
 		for _, r := range reqs {
 			if strings.Contains(r.Body, "has been resolved") {
@@ -119,7 +119,7 @@ func TestStatusUpdatesOnSchedule(t *testing.T) {
 // same journal neither repeats an update that is not due nor forgets one
 // that is.
 func TestStatusUpdaterRestartKeepsSchedule(t *testing.T) {
-	sink, mail := action.NewHTTPSink(t), action.NewSMTPServer(t)
+	sink, mail := testharness.NewHTTPSink(t), action.NewSMTPServer(t)
 	cfg := action.NotifyConfig(sink, mail)
 	cfg.Notifiers = cfg.Notifiers[1:2] // the status page only
 	cfg.Notifiers[0].StatusInterval = model.Duration(30 * time.Minute)
