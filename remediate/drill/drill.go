@@ -66,8 +66,8 @@ type Options struct {
 	// Store is read; writes go to Journal (default: Store itself).
 	Store   *store.Store
 	Journal Journal
-	Engine *remediate.Engine
-	Config *config.Config
+	Engine  *remediate.Engine
+	Config  *config.Config
 	// Prober is the probe scheduler: recovered_when is run through it,
 	// and the heartbeat writers are held while the RPO is measured.
 	Prober Prober
