@@ -113,9 +113,17 @@ func TestElectionOnPostgres(t *testing.T) {
 	// holder's lease lasts.
 	dsn := pg.PrimaryDSN("journal")
 	ctx := context.Background()
+	term, _ := lead.el.Leading()
 	if err := pg.Exec(ctx, dsn, "UPDATE journal_leases SET holder = 'elsewhere', epoch = epoch + 1, expires_at = clock_timestamp() + interval '1 hour'"); err != nil {
 		t.Fatal(err)
 	}
+	// A write of the old term is refused, whether or not a renewal has
+	// noticed the takeover first; reporting it ends the term if it has not.
+	err := lead.el.o.Store.UpdateFenced(term, func(tx *store.Tx) error { return tx.Audit(store.AuditEntry{Actor: "test", Action: "late write"}) })
+	if !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("a write of the deposed term: %v, want ErrFenced", err)
+	}
+	lead.el.Fenced(term, err)
 	testharness.Eventually(t, 5*time.Second, "the deposed leader to step down", func() bool {
 		return testutil.ToFloat64(lead.m.Changes.WithLabelValues("lost", metrics.LostFenced)) == 1
 	})
