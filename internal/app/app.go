@@ -123,7 +123,9 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	kube := kubeclient.NewCache("drguard")
-	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups})
+	notifications := metrics.NewNotifications(reg)
+	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups,
+		Notifications: notifications})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -174,8 +176,9 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	notifiers := action.NewNotifiers(cfg, nil).WithMetrics(notifications)
 	updates, err := remediate.NewStatusUpdater(remediate.StatusUpdaterOptions{Store: st, Journal: el.Journal(), Config: cfg,
-		Logger: log.With("component", "status-updates")})
+		Notifiers: notifiers, Logger: log.With("component", "status-updates")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -189,7 +192,7 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	drills, err := drill.New(drill.Options{Store: st, Journal: el.Journal(), Engine: eng, Config: cfg, Prober: sched, Actions: actions, Backups: backups,
-		Metrics: metrics.NewDrills(reg), Logger: log.With("component", "drills")})
+		Notifiers: notifiers, Metrics: metrics.NewDrills(reg), Logger: log.With("component", "drills")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
