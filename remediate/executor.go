@@ -155,15 +155,9 @@ func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*startedStep, err
 	if b != nil {
 		return nil, t.block(run, inc, st, b)
 	}
-	params, why, err := t.runParams(run, inc, st)
-	if err != nil || why != "" {
-		if err != nil {
-			return nil, err
-		}
-		if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: why}); err != nil {
-			return nil, err
-		}
-		return nil, t.moveRun(run, inc, store.RunFailed, note{reason: why})
+	params, ok, err := t.runParams(run, inc, st)
+	if err != nil || !ok {
+		return nil, err
 	}
 	if err := t.moveStep(run, inc, st, store.StepRunning, note{}); err != nil {
 		return nil, err

@@ -54,9 +54,22 @@ func hasRedaction(params map[string]any) bool {
 
 // runParams returns the params step st of run executes with: its journaled
 // params, or, when those were redacted, the params rendered again from the
-// policy over the run's labels. A reason not "" says why the step cannot
-// start: the policy no longer renders what was journaled (and approved).
-func (t *txn) runParams(run *store.Run, inc *store.Incident, st *store.Step) (map[string]any, string, error) {
+// policy over the run's labels. When the policy no longer renders what was
+// journaled (and approved), it fails the step and the run, with the
+// reason, and reports false.
+func (t *txn) runParams(run *store.Run, inc *store.Incident, st *store.Step) (map[string]any, bool, error) {
+	params, why, err := t.rerender(run, inc, st)
+	if err != nil || why == "" {
+		return params, err == nil, err
+	}
+	if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: why}); err != nil {
+		return nil, false, err
+	}
+	return nil, false, t.moveRun(run, inc, store.RunFailed, note{reason: why})
+}
+
+// rerender returns runParams' params, or the reason the step cannot start.
+func (t *txn) rerender(run *store.Run, inc *store.Incident, st *store.Step) (map[string]any, string, error) {
 	if !hasRedaction(st.Params) {
 		return st.Params, "", nil
 	}
