@@ -49,7 +49,9 @@ bench:
 	$(GO) test -run '^$$' -bench ProcessAlerts ./remediate/
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./internal/store/
 	$(GO) test -run '^$$' -bench BenchmarkProbes100 -benchtime 1x ./detect/probe/
+	$(GO) test -run '^$$' -bench DetectionToFirstStep -benchtime 5x ./internal/app/
 	$(GO) test -run '^$$' -bench BenchmarkBackup -benchtime 1x -timeout 60m ./internal/backup/
+	$(GO) test -run '^$$' -bench BenchmarkRestore -benchtime 1x -timeout 60m ./internal/backup/
 
 ## fuzz: run every fuzz target (func FuzzXxx) for FUZZTIME (default 60s)
 ## each. make test runs only their seed corpora (testdata/fuzz/FuzzXxx).
@@ -63,8 +65,12 @@ fuzz:
 	  done; \
 	done
 
-## demo: start drguard, post an alert, approve its gated step, show the results.
+## demo: two real drills on local parts (docs/drills.md, make demo): a
+## PostgreSQL primary and replica, drguard on deploy/examples/demo.yaml, the
+## Q1 (restart) and Q2 (promote the replica) drills, their reports and
+## post-mortems. Installs what it needs as make deps does.
 demo: build
+	bash scripts/install-deps.sh
 	$(DEV_TOKENS) bash scripts/demo.sh
 
 clean:

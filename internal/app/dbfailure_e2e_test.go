@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -119,16 +120,47 @@ policies:
 	}
 }
 
-// TestExamplesPassCheck loads both example configurations with every
-// registered action and probe validator, as `drguard check` does.
+// TestExamplesPassCheck loads the example configurations with every
+// registered action and probe validator, as `drguard check` does:
+// demo.yaml as scripts/demo.sh writes it, its ${DEMO_...} placeholders
+// replaced.
 func TestExamplesPassCheck(t *testing.T) {
 	t.Setenv("DRGUARD_WEBHOOK_TOKEN", "example-webhook-token")
 	t.Setenv("DRGUARD_ADMIN_TOKEN", "example-admin-token")
-	for _, f := range []string{"local.yaml", "drguard.yaml"} {
+	examples := filepath.Join("..", "..", "deploy", "examples")
+	for _, f := range []string{filepath.Join(examples, "local.yaml"), filepath.Join(examples, "drguard.yaml"), renderDemo(t, examples)} {
 		var out, errOut strings.Builder
-		code := Main(context.Background(), []string{"check", "--config.file=" + filepath.Join("..", "..", "deploy", "examples", f)}, IO{Stdout: &out, Stderr: &errOut})
+		code := Main(context.Background(), []string{"check", "--config.file=" + f}, IO{Stdout: &out, Stderr: &errOut})
 		if code != 0 {
 			t.Errorf("check %s exited %d:\n%s%s", f, code, out.String(), errOut.String())
 		}
 	}
+}
+
+// renderDemo writes demo.yaml as scripts/demo.sh does, with a key file, and
+// returns its path.
+func renderDemo(t *testing.T, examples string) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("DEMO_PRIMARY_DSN", "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable")
+	t.Setenv("DEMO_REPLICA_DSN", "postgres://postgres@127.0.0.1:5433/shop?sslmode=disable")
+	t.Setenv("DEMO_WEBHOOK_URL", "http://127.0.0.1:9/notify")
+	raw, err := os.ReadFile(filepath.Join(examples, "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("${DEMO_DIR}", dir, "${DEMO_PG_BIN}", "/usr/lib/postgresql/15/bin",
+		"${DEMO_S3_URL}", "http://127.0.0.1:9", "${DEMO_REGION_URL}", "http://127.0.0.1:9/region",
+		"${DEMO_SCRIPT}", "/usr/local/bin/demo.sh").Replace(string(raw))
+	if strings.Contains(strings.NewReplacer("${DEMO_PRIMARY_DSN}", "", "${DEMO_REPLICA_DSN}", "", "${DEMO_WEBHOOK_URL}", "").Replace(cfg), "${DEMO_") {
+		t.Fatalf("demo.yaml has a placeholder scripts/demo.sh does not replace")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "backup.key"), []byte(strings.Repeat("5a", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "demo.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
