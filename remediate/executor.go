@@ -28,8 +28,11 @@ type outcome struct {
 	index int
 	out   action.Outcome
 	err   error
-	ended time.Time
-	tm    *term
+	// failure classifies err for the journal: store.FailureTimedOut,
+	// store.FailureVerification, or "" (the action failed).
+	failure string
+	ended   time.Time
+	tm      *term
 }
 
 // nextStep is the first step of run that is not settled: pending,
@@ -267,6 +270,9 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 		if o.err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && !errors.Is(o.err, action.ErrTimedOut) {
 			o.err = fmt.Errorf("%w after %s: %w", action.ErrTimedOut, fmtDuration(timeout), o.err)
 		}
+		if errors.Is(o.err, action.ErrTimedOut) {
+			o.failure = store.FailureTimedOut
+		}
 	}
 	if ctx.Err() != nil {
 		log.Warn("shutting down during a step; it will be recorded as interrupted", "err", o.err)
@@ -277,6 +283,9 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 			log.Error("journaling step output failed", "err", jerr)
 		}
 		o.err = e.verify(ctx, st.Verify, run.Labels)
+		if o.err != nil {
+			o.failure = store.FailureVerification
+		}
 		if ctx.Err() != nil {
 			log.Warn("shutting down during verification; the step will be recorded as interrupted")
 			return nil
@@ -351,7 +360,7 @@ func (t *txn) finishStep(run *store.Run, inc *store.Incident, st *store.Step, o 
 		return t.rememberResult(run, st)
 	}
 	msg := bound(o.err.Error(), maxJournalError)
-	st.Error = msg
+	st.Error, st.Failure = msg, o.failure
 	if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: "failed: " + msg, detail: []string{"error", msg, "on_failure", st.OnFailure}}); err != nil {
 		return err
 	}

@@ -181,9 +181,13 @@ func bound(s string, n int) string {
 	return fmt.Sprintf("%s…[truncated %d bytes]", s[:n], len(s)-n)
 }
 
-// fmtDuration writes d the way configuration writes durations (30m, 1h,
-// 1d), to the second; durations under a second in milliseconds.
-func fmtDuration(d time.Duration) string {
+// fmtDuration is FormatDuration, the engine's name for it.
+func fmtDuration(d time.Duration) string { return FormatDuration(d) }
+
+// FormatDuration writes d the way configuration writes durations (30m, 1h,
+// 1d), to the second; durations under a second in milliseconds. Journal
+// messages and post-mortems write durations with it.
+func FormatDuration(d time.Duration) string {
 	if d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
