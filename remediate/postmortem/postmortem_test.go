@@ -110,6 +110,10 @@ func TestResolvedIncident(t *testing.T) {
 	if n := e.updater.Once(context.Background()); n != 1 {
 		t.Fatalf("resolution messages sent = %d, want 1", n)
 	}
+	link := "https://drguard.example.com/api/v1/incidents/" + in.ID + "/postmortem"
+	if sent := e.team.Requests(""); len(sent) != 2 || !strings.Contains(sent[1].Body, link) {
+		t.Errorf("the resolution message does not link to the post-mortem %s: %+v", link, sent)
+	}
 	md := postmortem.IncidentMarkdown(e.load(in.ID))
 	e.golden("resolved_incident", md)
 	for _, want := range []string{"approved by alice from 10.0.0.7:52114", "Resolution completed", "Users affected: _(to be filled in)_", "FATAL:  the database system"} {
