@@ -92,7 +92,9 @@ func TestPostmortem(t *testing.T) {
 		t.Fatalf("start drill: %d %s", code, body)
 	}
 	testharness.Eventually(t, 30*time.Second, "the drill to end", func() bool {
-		var list struct{ Drills []struct{ Last *struct{ ID string } } }
+		var list struct {
+			Drills []struct{ Last *struct{ ID string } }
+		}
 		getJSON(t, a.URL+"/api/v1/drills", &list)
 		if len(list.Drills) == 1 && list.Drills[0].Last != nil {
 			run.ID = list.Drills[0].Last.ID
@@ -148,6 +150,17 @@ func TestPostmortem(t *testing.T) {
 	checkCLI(t, "online drill run", append([]string{"postmortem", "--drill-run=" + run.ID}, server...), ExitOK, online["# Drill Post-Mortem: "+run.ID+" (drill tabletop)"])
 	checkCLI(t, "online unknown", append([]string{"postmortem", "inc-999999"}, server...), ExitFail, "404")
 	checkCLI(t, "offline while the daemon runs", []string{"postmortem", "--storage.path=" + a.Dir, inc}, ExitFail, "--server=URL")
+
+	// The console's incident page links to the post-mortem, which its
+	// session cookie may read.
+	u := signIn(t, a, viewerToken)
+	link := "/api/v1/incidents/" + inc + "/postmortem"
+	if page := u.page("/incidents/" + inc); !strings.Contains(page, `href="`+link+`"`) {
+		t.Errorf("the incident page does not link to %s:\n%s", link, page)
+	}
+	if code, body, h := u.get(link); code != http.StatusOK || h.Get("Content-Type") != "text/markdown; charset=utf-8" || body != online["# Incident Post-Mortem: "+inc] {
+		t.Errorf("GET %s signed in: %d %s %q", link, code, h.Get("Content-Type"), body)
+	}
 
 	a.Stop()
 	cfgFile := filepath.Join(t.TempDir(), "drguard.yaml")

@@ -49,8 +49,10 @@ func TestOpenReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, write := range map[string]func() error{
-		"update":  func() error { return r1.Update(func(tx *Tx) error { return tx.PutIncident(&Incident{Key: "x"}) }) },
-		"enqueue": func() error { return r1.EnqueueAlerts(context.Background(), []Alert{{Fingerprint: "f", Status: "firing"}}) },
+		"update": func() error { return r1.Update(func(tx *Tx) error { return tx.PutIncident(&Incident{Key: "x"}) }) },
+		"enqueue": func() error {
+			return r1.EnqueueAlerts(context.Background(), []Alert{{Fingerprint: "f", Status: "firing"}})
+		},
 	} {
 		if err := write(); err == nil {
 			t.Errorf("%s through a read-only journal succeeded", name)
