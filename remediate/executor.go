@@ -28,12 +28,10 @@ type startedStep struct {
 // outcome is what executing a step gave: the action's outcome, its error
 // (or the verification's), and when it ended.
 type outcome struct {
-	index int
-	out   action.Outcome
-	err   error
-	// failure classifies err for the journal: store.FailureTimedOut,
-	// store.FailureVerification, or "" (the action failed).
-	failure string
+	index   int
+	out     action.Outcome
+	err     error
+	failure string // store.FailureVerification, or "": see failureOf
 	ended   time.Time
 	tm      *term
 }
@@ -277,9 +275,6 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 		if o.err != nil && errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil && !errors.Is(o.err, action.ErrTimedOut) {
 			o.err = fmt.Errorf("%w after %s: %w", action.ErrTimedOut, fmtDuration(timeout), o.err)
 		}
-		if errors.Is(o.err, action.ErrTimedOut) {
-			o.failure = store.FailureTimedOut
-		}
 	}
 	if ctx.Err() != nil {
 		log.Warn("shutting down during a step; it will be recorded as interrupted", "err", o.err)
@@ -367,7 +362,7 @@ func (t *txn) finishStep(run *store.Run, inc *store.Incident, st *store.Step, o 
 		return t.rememberResult(run, st)
 	}
 	msg := bound(o.err.Error(), maxJournalError)
-	st.Error, st.Failure = msg, o.failure
+	st.Error, st.Failure = msg, failureOf(o)
 	if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: "failed: " + msg, detail: []string{"error", msg, "on_failure", st.OnFailure}}); err != nil {
 		return err
 	}

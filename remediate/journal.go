@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/remediate/action"
 )
 
 // systemActor is the audit actor for what drguard does by itself; check
@@ -192,4 +194,14 @@ func FormatDuration(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return model.Duration(d.Round(time.Second)).String()
+}
+
+// failureOf classifies a failed step's error for the journal (and its
+// post-mortem): its verification failed, its action timed out, or ""
+// (its action failed).
+func failureOf(o *outcome) string {
+	if o.failure == "" && errors.Is(o.err, action.ErrTimedOut) {
+		return store.FailureTimedOut
+	}
+	return o.failure
 }

@@ -1,6 +1,7 @@
 package postmortem
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -201,15 +202,41 @@ func writeFindings(d *doc, f findings) {
 	d.f("%s\n", BlankText)
 }
 
-// writeAudit writes the audit trail of the incident as a table.
+// writeAudit writes the audit trail of the incident as a table: by time,
+// then by run (the incident's own entries first), then in log order. The
+// log's order between the entries of two runs written in the same second
+// is the order in which their transactions happened to commit; sorting
+// by run makes the same records always read the same.
 func writeAudit(d *doc, audit []store.AuditEntry) {
 	d.section("Audit Trail")
 	if len(audit) == 0 {
 		d.f("No audit entries.\n")
 		return
 	}
+	audit = slices.Clone(audit)
+	slices.SortStableFunc(audit, func(a, b store.AuditEntry) int {
+		at, bt := a.Time.Truncate(time.Second), b.Time.Truncate(time.Second)
+		if c := at.Compare(bt); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(runOf(a), runOf(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
 	d.f("| time | actor | action | subject | from | detail |\n|---|---|---|---|---|---|\n")
 	for _, e := range audit {
 		d.f("| %s | %s | %s | %s | %s | %s |\n", ts(e.Time), cell(e.Actor), cell(e.Action), cell(e.Subject), cell(e.Remote), cell(detailText(e.Detail)))
 	}
+}
+
+// runOf is the run an audit entry is about, "" for the incident's own.
+func runOf(e store.AuditEntry) string {
+	if r := e.Detail["run"]; r != "" {
+		return r
+	}
+	if strings.HasPrefix(e.Subject, "run-") {
+		return e.Subject
+	}
+	return ""
 }
