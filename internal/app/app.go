@@ -213,7 +213,7 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	srv := server.New(server.Options{
-		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Auth: web.auth,
+		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Postmortems: postmortemAPI{st}, Auth: web.auth,
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg), Role: el.Status,
 		Console: web.console, Events: web.stream, Slack: web.slackHandler(),
