@@ -79,7 +79,7 @@ func BenchmarkIntakeResend(b *testing.B) {
 			r := closedLoop(b, d.URL, body, 64, time.Second, window)
 			r.cpuPerReq = float64((childCPU(b, d) - cpu0).Microseconds()) / float64(r.warm+r.n)
 			d.kill()
-			b.Logf("rep %d %-9s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  server CPU %5.1f µs/req",
+			fmt.Printf("rep %d %-9s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  server CPU %5.1f µs/req\n",
 				rep+1, mode, r.rps, r.p50, r.p99, r.cpuPerReq)
 			results[mode] = append(results[mode], r)
 		}
@@ -101,7 +101,7 @@ func BenchmarkIntakeResend(b *testing.B) {
 			return median(v)
 		}
 		rps, p50, p99 := med(func(r loadResult) float64 { return r.rps }), med(func(r loadResult) float64 { return r.p50 }), med(func(r loadResult) float64 { return r.p99 })
-		b.Logf("median %-9s %8.0f req/s  ratio %.2f× (runs %s)  p50 %5.2f ms  p99 %6.2f ms  server CPU %5.1f µs/req",
+		fmt.Printf("median %-9s %8.0f req/s  ratio %.2f× (runs %s)  p50 %5.2f ms  p99 %6.2f ms  server CPU %5.1f µs/req\n",
 			mode, rps, median(ratios), fmtRatios(ratios), p50, p99, med(func(r loadResult) float64 { return r.cpuPerReq }))
 		b.ReportMetric(rps, mode+"-req/s")
 		b.ReportMetric(p99, mode+"-p99-ms")

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"hash/maphash"
 	"io"
 	"net/http"
 	"sync"
@@ -34,12 +35,17 @@ type decodedWebhook struct {
 	ds       []detect.Detection
 }
 
-// webhookCache holds the decodings of recent webhook bodies.
+// webhookCache holds the decodings of recent webhook bodies. A body is
+// kept from its second sighting on (seen holds hashes of bodies seen
+// once), so that a stream of distinct webhooks costs a hash each.
 type webhookCache struct {
 	mu    sync.Mutex
 	m     map[string]decodedWebhook
 	bytes int
+	seen  map[uint64]struct{}
 }
+
+var webhookSeed = maphash.MakeSeed()
 
 func (c *webhookCache) get(body []byte) (decodedWebhook, bool) {
 	c.mu.Lock()
@@ -53,10 +59,18 @@ func (c *webhookCache) put(body []byte, hook decodedWebhook) {
 	if len(body) > maxDecodedBytes/16 {
 		return
 	}
+	h := maphash.Bytes(webhookSeed, body)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[string]decodedWebhook)
+		c.m, c.seen = make(map[string]decodedWebhook), make(map[uint64]struct{})
+	}
+	if _, ok := c.seen[h]; !ok {
+		if len(c.seen) >= 4*maxDecodedWebhooks {
+			clear(c.seen)
+		}
+		c.seen[h] = struct{}{}
+		return
 	}
 	for k := range c.m {
 		if len(c.m) < maxDecodedWebhooks && c.bytes+len(body) <= maxDecodedBytes {

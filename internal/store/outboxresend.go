@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"time"
@@ -54,7 +55,11 @@ type resendIndex struct {
 	// window replaces resendWindow when set (tests).
 	window time.Duration
 	swept  time.Time // the last sweep
+	// seen holds hashes of keys written once and not indexed yet.
+	seen map[uint64]struct{}
 }
+
+var resendSeed = maphash.MakeSeed()
 
 func (x *resendIndex) span() time.Duration {
 	if x.window > 0 {
@@ -123,7 +128,7 @@ func (x *resendIndex) admit(alerts []resendAlert, now time.Time) (write []bool, 
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.keys == nil {
-		x.keys = make(map[string]*resendEntry)
+		x.keys, x.seen = make(map[string]*resendEntry), make(map[uint64]struct{})
 	}
 	var covered [8]bool
 	cov := covered[:0]
@@ -151,6 +156,16 @@ func (x *resendIndex) admit(alerts []resendAlert, now time.Time) (write []bool, 
 		// the re-sends after it are still covered.
 		write[i] = true
 		if e == nil {
+			// A key is indexed from its second write on: most alerts
+			// are sent once, and need no entry.
+			h := maphash.String(resendSeed, ra.key)
+			if _, ok := x.seen[h]; !ok {
+				if len(x.seen) >= maxResendKeys {
+					clear(x.seen)
+				}
+				x.seen[h] = struct{}{}
+				continue
+			}
 			if len(x.keys) >= maxResendKeys && now.Sub(x.swept) >= x.span()/4 {
 				// At most a few sweeps per window: under a flood of new
 				// keys each would find little to drop.

@@ -65,13 +65,14 @@ func TestResendOfDurableAlertIsNotWrittenAgain(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, j *journal) {
 		s := j.openT(t)
 		s.resends.window = time.Hour // no expiry within the test
-		base := resendAlertFor("fp-1")
-		mustEnqueue(t, s, base)
+		// A key is indexed from its second write on.
 		mustEnqueue(t, s, resendAlertFor("fp-1"))
-		if n := pendingCount(t, s); n != 1 {
-			t.Fatalf("after an identical re-send: %d records, want 1", n)
+		mustEnqueue(t, s, resendAlertFor("fp-1"))
+		mustEnqueue(t, s, resendAlertFor("fp-1"))
+		if n := pendingCount(t, s); n != 2 {
+			t.Fatalf("after an identical re-send: %d records, want 2", n)
 		}
-		want := 1
+		want := 2
 		for _, c := range changes {
 			changed := resendAlertFor("fp-1")
 			changed.Labels, changed.Annotations = maps.Clone(changed.Labels), maps.Clone(changed.Annotations)
@@ -98,6 +99,12 @@ func TestResendOfDurableAlertIsNotWrittenAgain(t *testing.T) {
 		if n := pendingCount(t, s); n != want+1 {
 			t.Fatalf("re-send with a new alert: %d records, want %d", n, want+1)
 		}
+		// The new one's second write indexes it, its third is covered.
+		mustEnqueue(t, s, resendAlertFor("fp-1"), resendAlertFor("fp-2"))
+		mustEnqueue(t, s, resendAlertFor("fp-1"), resendAlertFor("fp-2"))
+		if n := pendingCount(t, s); n != want+2 {
+			t.Fatalf("re-sends of both: %d records, want %d", n, want+2)
+		}
 	})
 }
 
@@ -115,10 +122,11 @@ func TestResendIsWrittenAgainOnceTheWindowEnds(t *testing.T) {
 		want  int
 	}{
 		{"first", 0, 1},
-		{"identical at once", 0, 1},
-		{"past half the window: refreshes", window/2 + 20*time.Millisecond, 2},
-		{"right after the refresh", 0, 2},
-		{"past the window", window + 50*time.Millisecond, 3},
+		{"second: indexed", 0, 2},
+		{"identical at once", 0, 2},
+		{"past half the window: refreshes", window/2 + 20*time.Millisecond, 3},
+		{"right after the refresh", 0, 3},
+		{"past the window", window + 50*time.Millisecond, 4},
 	}
 	for _, st := range steps {
 		time.Sleep(st.sleep)
@@ -221,6 +229,7 @@ func TestResendIndexForgetsFailedWrites(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			x := &resendIndex{window: time.Hour}
+			settleNew(x, a1, true, now) // seen once: not indexed yet
 			c.run(x)
 			write, _ := x.admit(a1, now)
 			if covered := write == nil; covered != c.covered {
