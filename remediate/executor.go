@@ -14,8 +14,11 @@ import (
 
 // startedStep is a step the journal has just marked running.
 type startedStep struct {
-	run      store.Run
-	index    int
+	run   store.Run
+	index int
+	// params are what the action gets: the journaled params, or those
+	// rendered again when the journal's were redacted.
+	params   map[string]any
 	previous map[string]map[string]any
 	// tm is the term that started the step: its writes are fenced by
 	// that term's lease.
@@ -152,6 +155,10 @@ func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*startedStep, err
 	if b != nil {
 		return nil, t.block(run, inc, st, b)
 	}
+	params, ok, err := t.runParams(run, inc, st)
+	if err != nil || !ok {
+		return nil, err
+	}
 	if err := t.moveStep(run, inc, st, store.StepRunning, note{}); err != nil {
 		return nil, err
 	}
@@ -162,7 +169,7 @@ func (t *txn) advanceRun(run *store.Run, inc *store.Incident) (*startedStep, err
 	if err != nil {
 		return nil, err
 	}
-	return &startedStep{run: *run, index: st.Index, previous: prev}, nil
+	return &startedStep{run: *run, index: st.Index, params: params, previous: prev}, nil
 }
 
 // gate handles a gated step before it starts: it asks for an approval
@@ -260,7 +267,7 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 		log.Info("step started", "attempt", st.Attempts, "timeout", timeout)
 		o.out, o.err = act.Run(sctx, action.Request{
 			RunID: run.ID, Step: st.Name, Policy: run.Policy, Target: run.Target,
-			Params: st.Params, Labels: run.Labels, Annotations: run.Annotations,
+			Params: n.params, Labels: run.Labels, Annotations: run.Annotations,
 			Previous: n.previous, Logger: log,
 		})
 		cancel()

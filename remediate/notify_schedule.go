@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/alertmanager/pkg/labels"
@@ -68,9 +69,15 @@ type StatusUpdater struct {
 	o         StatusUpdaterOptions
 	log       *slog.Logger
 	notifiers []scheduledNotifier
+
+	mu sync.Mutex
 	// failed remembers failed deliveries (incident|notifier), to retry
 	// them with a delay instead of on every tick.
 	failed map[string]time.Time
+	// busy holds the notifiers with deliveries in flight.
+	busy map[string]bool
+	// wg counts the deliveries in flight.
+	wg sync.WaitGroup
 }
 
 type scheduledNotifier struct {
@@ -99,7 +106,7 @@ func NewStatusUpdater(o StatusUpdaterOptions) (*StatusUpdater, error) {
 	if o.Journal == nil {
 		o.Journal = o.Store
 	}
-	u := &StatusUpdater{o: o, log: o.Logger, failed: map[string]time.Time{}}
+	u := &StatusUpdater{o: o, log: o.Logger, failed: map[string]time.Time{}, busy: map[string]bool{}}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,51 +130,10 @@ func NewStatusUpdater(o StatusUpdaterOptions) (*StatusUpdater, error) {
 	return u, nil
 }
 
-// Run sends what is due every Tick until ctx ends, then returns nil.
-func (u *StatusUpdater) Run(ctx context.Context) error {
-	if len(u.notifiers) == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	t := time.NewTicker(u.o.Tick)
-	defer t.Stop()
-	for {
-		u.Once(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
 // incidentView is an incident with its runs.
 type incidentView struct {
 	inc  store.Incident
 	runs []store.Run
-}
-
-// Once examines the journal once and sends every notice that is due. It
-// returns how many it sent.
-func (u *StatusUpdater) Once(ctx context.Context) int {
-	now := u.o.Now()
-	views, err := u.load(now)
-	if err != nil {
-		u.log.Error("status updates: reading incidents failed; will retry", "err", err)
-		return 0
-	}
-	sent := 0
-	for _, v := range views {
-		for _, n := range u.notifiers {
-			if ctx.Err() != nil {
-				return sent
-			}
-			if u.due(v, n, now) && u.deliver(ctx, v, n, now) {
-				sent++
-			}
-		}
-	}
-	return sent
 }
 
 // load reads the open incidents and those resolved within ResolvedWithin.
@@ -247,7 +213,10 @@ func (u *StatusUpdater) due(v incidentView, n scheduledNotifier, now time.Time) 
 	if recovering(v) {
 		interval = time.Duration(n.cfg.RecoveryInterval)
 	}
-	if at, ok := u.failed[key]; ok && now.Sub(at) < min(interval, maxRetryDelay) {
+	u.mu.Lock()
+	at, ok := u.failed[key]
+	u.mu.Unlock()
+	if ok && now.Sub(at) < min(interval, maxRetryDelay) {
 		return false
 	}
 	h := historyOf(v, n.cfg.Name)
@@ -276,17 +245,23 @@ func recovering(v incidentView) bool {
 func (u *StatusUpdater) deliver(ctx context.Context, v incidentView, n scheduledNotifier, now time.Time) bool {
 	key := v.inc.ID + "|" + n.cfg.Name
 	notice := u.notice(v, now)
-	if err := u.o.Notifiers.Send(ctx, n.cfg.Name, notice); err != nil {
+	err := u.o.Notifiers.Send(ctx, n.cfg.Name, notice)
+	u.mu.Lock()
+	if err != nil {
 		u.failed[key] = now
+	} else {
+		delete(u.failed, key)
+	}
+	u.mu.Unlock()
+	if err != nil {
 		u.log.Warn("status update not delivered; will retry", "incident", v.inc.ID, "notifier", n.cfg.Name, "err", err)
 		return false
 	}
-	delete(u.failed, key)
 	kind, msg := EventStatusUpdate, fmt.Sprintf("notifier %s: status update sent (%s)", n.cfg.Name, notice.Status)
 	if notice.Resolved {
 		kind, msg = EventResolutionNotice, fmt.Sprintf("notifier %s: resolution message sent", n.cfg.Name)
 	}
-	err := u.o.Journal.Update(func(tx *store.Tx) error {
+	err = u.o.Journal.Update(func(tx *store.Tx) error {
 		in, err := tx.Incident(v.inc.ID)
 		if err != nil {
 			return err

@@ -302,14 +302,17 @@ func (t *txn) planRun(p *policy, inc *store.Incident, summary, requestedBy strin
 	return run, t.tx.PutRun(run)
 }
 
-// renderSteps adds p's steps to run, their parameters rendered over data,
-// and returns the rendering errors by step index.
+// renderSteps adds p's steps to run, their parameters rendered over data
+// and redacted (redact.go), and returns the rendering errors by step index.
 func renderSteps(p *policy, run *store.Run, data TemplateData) map[int]error {
 	errs := map[int]error{}
 	for i, sp := range p.steps {
 		st := sp.journalStep(i)
 		params, err := renderParams(sp.params, data)
 		if err != nil {
+			errs[i] = err
+		}
+		if params, err = redactParams(params); err != nil {
 			errs[i] = err
 		}
 		st.Params = params

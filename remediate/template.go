@@ -10,13 +10,15 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
 )
 
 // TemplateData is what a step's parameter templates see:
 // {{ .Labels.target }}, {{ .Annotations.summary }}, {{ .Incident.ID }},
 // {{ .Run.ID }}, {{ .Target }}, {{ .Policy }}. Rendered values are plain
-// strings that actions treat as data.
+// strings that actions treat as data; {{ json .Labels.x }} encodes a value
+// as JSON, for bodies.
 type TemplateData struct {
 	Labels      map[string]string
 	Annotations map[string]string
@@ -39,10 +41,10 @@ type TemplateRun struct {
 	ID string
 }
 
-// newTemplate parses one parameter value. A reference to a missing label
-// is an error, not an empty string.
+// newTemplate parses one parameter value, with the functions check knows
+// (json). A reference to a missing label is an error, not an empty string.
 func newTemplate(name, text string) (*template.Template, error) {
-	return template.New(name).Option("missingkey=error").Parse(text)
+	return template.New(name).Option("missingkey=error").Funcs(config.StepTemplateFuncs()).Parse(text)
 }
 
 // parseTemplates checks that every string in params parses as a template.

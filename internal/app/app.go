@@ -69,6 +69,8 @@ type App struct {
 	webConfig string
 	// web is the console, the event stream and the Slack app.
 	web *webParts
+	// retention compacts the journal (leader only).
+	retention *retention
 }
 
 // New opens the journal, builds the engine and binds the listener. The
@@ -121,7 +123,9 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	kube := kubeclient.NewCache("drguard")
-	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups})
+	notifications := metrics.NewNotifications(reg)
+	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups,
+		Notifications: notifications})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -172,19 +176,23 @@ func New(o Options) (*App, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	notifiers := action.NewNotifiers(cfg, nil).WithMetrics(notifications)
 	updates, err := remediate.NewStatusUpdater(remediate.StatusUpdaterOptions{Store: st, Journal: el.Journal(), Config: cfg,
-		Logger: log.With("component", "status-updates")})
+		Notifiers: notifiers, Logger: log.With("component", "status-updates")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
+	journal := el.Journal()
+	keep := &retention{update: journal.Update, keep: time.Duration(cfg.Storage.Retention), every: compactEvery,
+		m: metrics.NewJournal(reg), log: log.With("component", "retention"), now: time.Now}
 	watchdogs, err := newWatchdogMonitor(cfg, st, el, emit, lo.watchdogs, log)
 	if err != nil {
 		_ = st.Close()
 		return nil, err
 	}
 	drills, err := drill.New(drill.Options{Store: st, Journal: el.Journal(), Engine: eng, Config: cfg, Prober: sched, Actions: actions, Backups: backups,
-		Metrics: metrics.NewDrills(reg), Logger: log.With("component", "drills")})
+		Notifiers: notifiers, Metrics: metrics.NewDrills(reg), Logger: log.With("component", "drills")})
 	if err != nil {
 		_ = st.Close()
 		return nil, err
@@ -213,7 +221,7 @@ func New(o Options) (*App, error) {
 	a = &App{
 		cfg: cfg, log: log, store: st, engine: eng, elector: el, watchdogs: watchdogs, leaderOnly: lo, drills: drills,
 		sched: sched, updates: updates, backups: backups, probes: env, listener: ln, registry: reg, webConfig: o.WebConfigFile,
-		web:  web,
+		web: web, retention: keep,
 		pitr: pitr.New(pitr.Options{Config: cfg, Report: objectives.ObservePITR, Logger: log.With("component", "pitr")}),
 		http: &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,

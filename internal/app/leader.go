@@ -18,8 +18,9 @@ import (
 // remediation engine (outbox, steps, approval expiry, corroboration), the
 // probe scheduler and the watchdog monitor (which raise detections), the
 // backup scheduler (backups, retention, restore tests), the status
-// updates, the drills and the Slack app's reconciliation (approval requests posted
-// once, not once per replica; every replica takes Slack's button presses). Every journal write they make is fenced by l. The first to fail
+// updates, the drills, the journal's retention and the Slack app's reconciliation
+// (approval requests posted once, not once per replica; every replica takes Slack's
+// button presses). Every journal write they make is fenced by l. The first to fail
 // ends the term; the elector ends it when the lease is lost.
 func (a *App) lead(ctx context.Context, l store.Lease) error {
 	g, _ := startAll(ctx, []component{
@@ -30,6 +31,7 @@ func (a *App) lead(ctx context.Context, l store.Lease) error {
 		{"status updates", a.updates.Run},
 		{"slack app", a.web.runSlack},
 		{"drills", a.drills.Run},
+		{"journal retention", a.retention.Run},
 	})
 	return g.Wait()
 }

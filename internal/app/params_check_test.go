@@ -14,7 +14,7 @@ import (
 // paramsBase is a configuration with a target of every kind for the probes
 // below to name.
 const paramsBase = `auth:
-  webhook: {bearer_token_file: /etc/hostname}
+  webhook: {bearer_token: params-check-webhook-token}
 targets:
   postgres: [{name: db, dsn: "postgres://u@localhost/db"}]
   redis: [{name: cache, address: "127.0.0.1:6379"}]

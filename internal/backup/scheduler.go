@@ -2,10 +2,13 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // schedState is what the scheduler knows of one backup, rebuilt from
@@ -23,40 +26,49 @@ type schedState struct {
 // returned Service's Run is the scheduler.
 func NewScheduler(o Options) (*Service, error) { return New(o) }
 
-// Run is the backup scheduler. It rebuilds its state from object storage
-// first (so a restart neither resets freshness nor re-runs a backup that is
-// not due), then takes each backup when due (the newest manifest's end plus
-// the interval, or at once when there is none), applies retention after
-// each, runs each restore test when due, and refreshes freshness and
-// verification state every RefreshInterval, until ctx ends. Run
-// it on one drguard only (the leader). It returns nil when ctx ends.
+// Run is the backup scheduler. Each backup is scheduled on its own: a
+// goroutine per backup reads its catalog from object storage when a run is
+// due (so a restart neither resets freshness nor re-runs a backup that is
+// not due), takes the backup (the newest manifest's end plus the interval,
+// or at once when there is none) and applies retention after it; another
+// refreshes its freshness and verification state every RefreshInterval;
+// each restore test has its own too. Every catalog read has the backup's
+// catalog_timeout, so a destination that hangs delays nothing but its own
+// backup, and a destination that cannot be read makes the due run a
+// failure (counted and journaled), retried after a delay. Run it on one
+// drguard only (the leader). It returns nil when ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.initMetrics()
-	s.Refresh(ctx)
 	var wg sync.WaitGroup
 	for _, b := range s.cfg.Backups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			s.loop(ctx, func() time.Time { return s.backupDue(b) }, func() { s.scheduledBackup(ctx, b) })
-		}()
+		})
+		wg.Go(func() { s.refreshLoop(ctx, b) })
 	}
 	for _, rt := range s.cfg.RestoreTests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			s.loop(ctx, func() time.Time { return s.testDue(rt) }, func() { s.scheduledTest(ctx, rt) })
-		}()
+		})
 	}
+	wg.Wait()
+	return nil
+}
+
+// refreshLoop re-reads one backup's catalog every refresh interval until
+// ctx ends. The first read is the scheduler's, when the backup is first
+// due (at start, since nothing is known yet).
+func (s *Service) refreshLoop(ctx context.Context, b config.Backup) {
 	t := time.NewTicker(s.refresh)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			wg.Wait()
-			return nil
+			return
 		case <-t.C:
-			s.Refresh(ctx)
+		}
+		if err := s.refreshBackup(ctx, b); err != nil && ctx.Err() == nil {
+			s.log.Warn("cannot read backups from object storage", "backup", b.Name, "destination", b.Destination, "err", err)
 		}
 	}
 }
@@ -87,14 +99,15 @@ func (s *Service) loop(ctx context.Context, due func() time.Time, work func()) {
 	}
 }
 
-// backupDue returns when b's next backup is due; zero while its state is
-// unknown (storage unreadable).
+// backupDue returns when b's next backup is due. While its state is
+// unknown (its catalog was never read) it is due now, or when the retry
+// after a failed read is.
 func (s *Service) backupDue(b config.Backup) time.Time {
 	s.mu.Lock()
 	st := *s.state(b.Name)
 	s.mu.Unlock()
 	if !st.known {
-		return time.Time{}
+		return later(s.now(), st.backupRetry)
 	}
 	next := st.lastBackup.Add(time.Duration(b.Interval))
 	if st.backupRetry.After(next) {
@@ -124,8 +137,28 @@ func retryDelay(interval time.Duration) time.Duration {
 	return min(max(interval/6, time.Minute), 30*time.Minute)
 }
 
-// scheduledBackup takes a due backup, then applies retention.
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// scheduledBackup reads the catalog of a due backup, takes the backup if
+// it is still due (one taken by the CLI or an action moves it), then
+// applies retention. A catalog that cannot be read fails the run.
 func (s *Service) scheduledBackup(ctx context.Context, b config.Backup) {
+	start := s.now().UTC()
+	if err := s.refreshBackup(ctx, b); err != nil {
+		if ctx.Err() == nil {
+			s.unreachable(b, start, err)
+		}
+		return
+	}
+	if s.backupDue(b).After(s.now()) {
+		return
+	}
 	m, err := s.Backup(ctx, b.Name, TriggerSchedule)
 	s.mu.Lock()
 	st := s.state(b.Name)
@@ -172,27 +205,44 @@ func (s *Service) state(name string) *schedState {
 }
 
 // Refresh re-reads every backup's manifests and restore-test results from
-// object storage and reports them. Errors are logged; the previous state
+// object storage and reports them, the backups concurrently, each read
+// bounded by its catalog_timeout. Errors are logged; the previous state
 // stays.
 func (s *Service) Refresh(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, b := range s.cfg.Backups {
-		if err := s.refreshBackup(ctx, b); err != nil {
-			s.log.Warn("cannot read backups from object storage", "backup", b.Name, "err", err)
-		}
+		wg.Go(func() {
+			if err := s.refreshBackup(ctx, b); err != nil {
+				s.log.Warn("cannot read backups from object storage", "backup", b.Name, "destination", b.Destination, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
-// refreshBackup reads one backup's catalog.
+// catalogTimeout bounds one read of b's catalog.
+func catalogTimeout(b config.Backup) time.Duration {
+	if b.CatalogTimeout > 0 {
+		return time.Duration(b.CatalogTimeout)
+	}
+	return time.Duration(config.DefaultCatalogTimeout)
+}
+
+// refreshBackup reads one backup's catalog within its catalog timeout.
 func (s *Service) refreshBackup(ctx context.Context, b config.Backup) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	limit := catalogTimeout(b)
+	rctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	o, err := s.objects(ctx, b)
+	o, err := s.objects(rctx, b)
 	if err != nil {
 		return err
 	}
-	cat, err := readCatalog(ctx, o, &s.cache)
+	cat, err := readCatalog(rctx, o, &s.cache)
 	if err != nil {
-		return err
+		if ctx.Err() == nil && rctx.Err() != nil {
+			return fmt.Errorf("destination %s did not answer within %s (catalog_timeout)", b.Destination, limit)
+		}
+		return fmt.Errorf("destination %s: %w", b.Destination, err)
 	}
 	latest, ok := cat.latest()
 	if ok {
@@ -213,4 +263,23 @@ func (s *Service) refreshBackup(ctx context.Context, b config.Backup) error {
 		st.lastTest = last.End
 	}
 	return nil
+}
+
+// unreachable records a due backup that could not start because its
+// destination's catalog could not be read: a failed run, counted in
+// drguard_backup_runs_total{result="failure"} and journaled with the
+// reason, retried after retryDelay.
+func (s *Service) unreachable(b config.Backup, start time.Time, err error) {
+	now := s.now().UTC()
+	s.mu.Lock()
+	s.state(b.Name).backupRetry = now.Add(retryDelay(time.Duration(b.Interval)))
+	s.mu.Unlock()
+	run := store.BackupRun{Backup: b.Name, Target: b.Target, Service: b.Service, Trigger: TriggerSchedule,
+		Start: start, End: now, Result: store.BackupFailed, Error: "cannot read the destination's catalog: " + err.Error()}
+	if mt := s.metrics; mt != nil {
+		mt.Runs.WithLabelValues(b.Service, b.Target, metrics.BackupFailure).Inc()
+	}
+	s.log.Error("backup failed: its destination cannot be read", "backup", b.Name, "target", b.Target, "err", err,
+		"retry_in", retryDelay(time.Duration(b.Interval)))
+	s.record("backup run", func(tx *store.Tx) error { return tx.PutBackupRun(&run) })
 }

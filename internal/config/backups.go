@@ -16,6 +16,9 @@ const (
 	DefaultHeartbeatTable     = "drguard_heartbeat"
 	DefaultRestoreTestJobs    = 2
 	DefaultRestoreTestTimeout = model.Duration(4 * time.Hour)
+	// DefaultCatalogTimeout bounds a read of a backup's catalog, unless a
+	// quarter of the backup's interval is shorter.
+	DefaultCatalogTimeout = model.Duration(30 * time.Second)
 )
 
 // Server-side encryption modes of a backup.
@@ -39,6 +42,11 @@ func applyBackupDefaults(c *Config) {
 		}
 		setString(&b.HeartbeatTable, DefaultHeartbeatTable)
 		setDuration(&b.Timeout, b.Interval)
+		catalog := DefaultCatalogTimeout
+		if b.Interval > 0 {
+			catalog = min(catalog, b.Interval/4)
+		}
+		setDuration(&b.CatalogTimeout, catalog)
 	}
 	for i := range c.RestoreTests {
 		r := &c.RestoreTests[i]
@@ -69,6 +77,10 @@ func (v *validator) backupSettings(path string, b Backup) {
 		v.ps.errorf(joinPath(path, "heartbeat_table"), "%q is not a table name (table or schema.table)", b.HeartbeatTable)
 	}
 	v.positive(joinPath(path, "timeout"), b.Timeout)
+	v.positive(joinPath(path, "catalog_timeout"), b.CatalogTimeout)
+	if b.Interval > 0 && b.CatalogTimeout >= b.Interval {
+		v.ps.errorf(joinPath(path, "catalog_timeout"), "must be shorter than the interval (%s): a destination that cannot be read is counted as a failed run", b.Interval)
+	}
 }
 
 // restoreTestSettings checks a restore test's own settings.

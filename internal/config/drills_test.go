@@ -119,6 +119,8 @@ func TestDrillProblems(t *testing.T) {
 			`drills[0].schedule.announce: announce 2d must be shorter than every 1d`},
 		{"every", "{name: d, policy: db-failure, recovered_when: db-ready, inject: {synthetic: true}, schedule: {announce: 2d}}",
 			`drills[0].schedule.every: must be greater than 0`},
+		{"steered injection", "{name: d, policy: db-failure, recovered_when: db-ready, inject: {steps: [{action: http, params: {url: 'http://{{ .Labels.drill }}/x'}}]}}",
+			`drills[0].inject.steps[0].params.url: the URL's scheme, host or port is a template`},
 		{"unknown key", "{name: d, policy: db-failure, recovered_when: db-ready, inject: {synthetic: true}, injection: {}}",
 			`unknown key "injection" in drills[0] (did you mean "inject"?)`},
 	}

@@ -23,6 +23,8 @@ const (
 	DefaultStatusInterval = model.Duration(30 * time.Minute)
 	// DefaultRecoveryInterval is "every 2 hours during recovery".
 	DefaultRecoveryInterval = model.Duration(2 * time.Hour)
+	// DefaultNotifierTimeout bounds one delivery.
+	DefaultNotifierTimeout = model.Duration(30 * time.Second)
 )
 
 // DefaultSlackAPIURL is Slack's Web API.
@@ -54,6 +56,7 @@ func applyNotifierDefaults(c *Config) {
 		n := &c.Notifiers[i]
 		setDuration(&n.StatusInterval, DefaultStatusInterval)
 		setDuration(&n.RecoveryInterval, DefaultRecoveryInterval)
+		setDuration(&n.Timeout, DefaultNotifierTimeout)
 		if n.Type == NotifierSlack {
 			setString(&n.APIURL, DefaultSlackAPIURL)
 		}
@@ -108,6 +111,7 @@ func (v *validator) notifiers() {
 		}
 		v.positive(joinPath(path, "status_interval"), n.StatusInterval)
 		v.positive(joinPath(path, "recovery_interval"), n.RecoveryInterval)
+		v.positive(joinPath(path, "timeout"), n.Timeout)
 		for j, m := range n.Matchers {
 			if _, err := labels.ParseMatcher(m); err != nil {
 				v.ps.errorf(indexPath(joinPath(path, "matchers"), j), "invalid matcher %q: %v", m, err)

@@ -59,6 +59,7 @@ func (v *validator) step(path string, st *Step, seen map[string]string) {
 		v.action(path, st)
 	}
 	v.params(joinPath(path, "params"), st.Params)
+	v.steering(joinPath(path, "params"), st)
 	v.positive(joinPath(path, "timeout"), st.Timeout)
 	switch st.OnFailure {
 	case OnFailureAbort, OnFailureContinue, OnFailureEscalate:
@@ -124,6 +125,9 @@ func (v *validator) params(path string, x any) {
 		}
 		for _, f := range unknownTemplateFields(x, v.known.TemplateFuncs) {
 			v.ps.warnf(path, "the template refers to %s, which is not one of %s", f, strings.Join(templateFields(), ", "))
+		}
+		if bad := concatenatedJSON(x); len(bad) > 0 {
+			v.ps.warnf(path, "JSON built by pasting template output into its text ({{%s}}): a label holding a quote can change the document; write {{ json .Labels.x }} with no quotes around it, which encodes the value as one JSON value", bad[0])
 		}
 	case map[string]any:
 		keys := make([]string, 0, len(x))

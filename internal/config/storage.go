@@ -5,8 +5,10 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/common/model"
 )
 
 // Journal backends, the values of storage.type.
@@ -32,11 +34,21 @@ type Storage struct {
 	// Lease is the leader election among replicas on the postgres
 	// journal. The embedded journal is one replica, which always leads.
 	Lease Lease `yaml:"lease" json:"lease"`
+	// Retention is how long a resolved incident (with its runs,
+	// approvals and chat messages) stays in the journal after it ended.
+	// Default DefaultRetention.
+	Retention model.Duration `yaml:"retention" json:"retention"`
 }
+
+// DefaultRetention is storage.retention's default: a year, the plan's
+// longest backup retention, so an incident is kept at least as long as
+// the backups that might be restored because of it.
+const DefaultRetention = model.Duration(365 * 24 * time.Hour)
 
 func (s *Storage) applyDefaults() {
 	setString(&s.Type, StorageEmbedded)
 	setString(&s.Path, DefaultStoragePath)
+	setDuration(&s.Retention, DefaultRetention)
 	s.Lease.applyDefaults()
 }
 
@@ -48,6 +60,9 @@ func (r *resolver) storageSecrets(c *Config) {
 func (v *validator) storage() {
 	s := v.c.Storage
 	v.lease()
+	if s.Retention < model.Duration(24*time.Hour) {
+		v.ps.errorf("storage.retention", "must be at least 1d: resolved incidents older than it are deleted from the journal")
+	}
 	switch s.Type {
 	case StorageEmbedded:
 		if s.Path == "" {

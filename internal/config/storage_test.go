@@ -92,14 +92,18 @@ func TestStorageSection(t *testing.T) {
 	if c.Storage.Type != StoragePostgres || c.Storage.DSN.Reveal() != "postgres://drguard:hunter2@journal.internal/drguard" {
 		t.Errorf("storage = %+v", c.Storage)
 	}
-	if c := mustParse(t, webhookAuth); c.Storage.Type != StorageEmbedded || c.Storage.Path != "data" {
-		t.Errorf("default storage = %+v, want embedded in data", c.Storage)
+	if c := mustParse(t, webhookAuth); c.Storage.Type != StorageEmbedded || c.Storage.Path != "data" || c.Storage.Retention != DefaultRetention {
+		t.Errorf("default storage = %+v, want embedded in data, retention 1y", c.Storage)
+	}
+	if c := mustParse(t, webhookAuth+"storage: {retention: 90d}\n"); c.Storage.Retention.String() != "90d" {
+		t.Errorf("storage.retention = %v, want 90d", c.Storage.Retention)
 	}
 	for _, tc := range []struct{ storage, want string }{
 		{"storage: {type: sqlite}", `test.yaml:4: storage.type: unknown storage type "sqlite": want embedded or postgres`},
 		{"storage: {type: postgres}", "test.yaml:4: storage.dsn: the postgres journal needs dsn (or dsn_file)"},
 		{"storage: {dsn: '${JOURNAL_DSN}'}", "test.yaml:4: storage.dsn: dsn is for the postgres journal"},
 		{"storage: {type: postgres, dsn: 'postgres://u:hunter2@h:notaport/db'}", "test.yaml:4: storage.dsn: the DSN does not parse"},
+		{"storage: {retention: 1h}", "test.yaml:4: storage.retention: must be at least 1d"},
 	} {
 		ps := parseErr(t, webhookAuth+tc.storage+"\n", knownExecHTTP())
 		wantAll(t, ps.Error(), tc.want)

@@ -1,11 +1,39 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"strings"
 	"text/template"
 	"text/template/parse"
 )
+
+// StepTemplateFuncs returns the functions every step params template may
+// call, at check and at render alike: json encodes its argument as one
+// JSON value ({{ json .Labels.target }} gives "db-1", quotes included), so
+// that a label cannot close a string and add keys to a JSON body.
+func StepTemplateFuncs() template.FuncMap {
+	return template.FuncMap{"json": JSONValue}
+}
+
+// JSONValue encodes v as JSON: a string becomes a quoted, escaped JSON
+// string.
+func JSONValue(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("json: %w", err)
+	}
+	return string(b), nil
+}
+
+// withStepFuncs adds StepTemplateFuncs to extra, which wins.
+func withStepFuncs(extra template.FuncMap) template.FuncMap {
+	funcs := StepTemplateFuncs()
+	maps.Copy(funcs, extra)
+	return funcs
+}
 
 // templateFields returns the fields of the data step params are rendered
 // over: {{ .Labels.target }}, {{ .Annotations.summary }}, {{ .Incident }},
@@ -20,7 +48,7 @@ var templateErrorRE = regexp.MustCompile(`^template: [^:]*:\d+:(?:\d+:)? ?`)
 // checkTemplate reports whether s parses as a text/template with the given
 // extra functions.
 func checkTemplate(s string, funcs template.FuncMap) error {
-	if _, err := template.New("param").Funcs(funcs).Parse(s); err != nil {
+	if _, err := template.New("param").Funcs(withStepFuncs(funcs)).Parse(s); err != nil {
 		return fmt.Errorf("invalid template %q: %s", s, templateErrorRE.ReplaceAllString(err.Error(), ""))
 	}
 	return nil
@@ -30,7 +58,7 @@ func checkTemplate(s string, funcs template.FuncMap) error {
 // are not in templateFields(), such as a misspelt .Lables. Fields under
 // {{ with }} and {{ range }}, where dot is rebound, are not checked.
 func unknownTemplateFields(s string, funcs template.FuncMap) []string {
-	t, err := template.New("param").Funcs(funcs).Parse(s)
+	t, err := template.New("param").Funcs(withStepFuncs(funcs)).Parse(s)
 	if err != nil || t.Tree == nil {
 		return nil
 	}
@@ -97,4 +125,58 @@ func unknownTemplateFields(s string, funcs template.FuncMap) []string {
 	}
 	walk(t.Root, false)
 	return bad
+}
+
+// concatenatedJSON returns the template actions of a JSON-looking string
+// (a body starting with { or [) whose output is pasted into the document
+// unencoded: inside a JSON string literal, or outside one without the json
+// function, when they show label-derived data (.Labels, .Annotations,
+// .Target, .Incident.Summary). A label holding `","admin":true,"x":"` would
+// otherwise add keys to the document.
+func concatenatedJSON(s string) []string {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "[") && (!strings.HasPrefix(t, "{") || strings.HasPrefix(t, "{{")) {
+		return nil
+	}
+	var bad []string
+	inString := false
+	for i := 0; i < len(t); i++ {
+		if strings.HasPrefix(t[i:], "{{") {
+			end := strings.Index(t[i:], "}}")
+			if end < 0 {
+				break
+			}
+			act := strings.TrimSpace(strings.Trim(t[i+2:i+end], "-"))
+			if labelDerived(act) && (inString || !encodedJSON(act)) {
+				bad = append(bad, " "+act+" ")
+			}
+			i += end + 1
+			continue
+		}
+		switch c := t[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		}
+	}
+	return bad
+}
+
+// labelDerived reports whether a template action shows data an alert
+// chose.
+func labelDerived(act string) bool {
+	for _, f := range []string{".Labels", ".Annotations", ".Target", ".Incident.Summary"} {
+		if strings.Contains(act, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// encodedJSON reports whether a template action's last command is json.
+func encodedJSON(act string) bool {
+	cmds := strings.Split(act, "|")
+	f := strings.Fields(cmds[len(cmds)-1])
+	return len(f) > 0 && f[0] == "json"
 }

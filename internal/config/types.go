@@ -336,6 +336,11 @@ type Backup struct {
 	BinDir string `yaml:"bin_dir" json:"bin_dir"`
 	// Timeout bounds one backup run (default: the interval).
 	Timeout model.Duration `yaml:"timeout" json:"timeout"`
+	// CatalogTimeout bounds one read of the destination's catalog (the
+	// listing and the manifests), which the scheduler does before every
+	// run and every refresh (default 30s, at most a quarter of the
+	// interval).
+	CatalogTimeout model.Duration `yaml:"catalog_timeout" json:"catalog_timeout"`
 }
 
 // BackupRetention says how long backups are kept, by age class.
@@ -416,6 +421,9 @@ type Notifier struct {
 	// Matchers (Alertmanager syntax) select the incidents this notifier
 	// sends scheduled updates and approval requests for; empty means all.
 	Matchers []string `yaml:"matchers" json:"matchers"`
+	// Timeout bounds one delivery through this notifier (connection,
+	// TLS, the whole SMTP exchange or HTTP request). Default 30s.
+	Timeout model.Duration `yaml:"timeout" json:"timeout"`
 }
 
 // StatusUpdatesOn reports whether scheduled status updates are on.

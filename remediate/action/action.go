@@ -14,6 +14,7 @@ import (
 	"github.com/fruitfulplanet/drguard/internal/backup"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/kubeclient"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // ErrTimedOut is what an action's error wraps when the step's deadline
@@ -92,6 +93,9 @@ type Deps struct {
 	// per-target lock), used by postgres.backup; nil makes that action
 	// fail with a clear error.
 	Backups *backup.Service
+	// Notifications counts the notify.* actions' deliveries; nil counts
+	// none.
+	Notifications *metrics.Notifications
 }
 
 // withDefaults fills what a caller left out: a logger that discards, an

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fruitfulplanet/drguard/internal/params"
 )
@@ -52,6 +54,10 @@ type execParams struct {
 	Dir string `param:"dir"`
 	// MaxOutputBytes caps the captured output (default 64 KiB).
 	MaxOutputBytes int `param:"max_output_bytes"`
+	// AllowedCommands, when set, lists the programs the rendered argv[0]
+	// may name, exactly as written; check requires it when argv[0] is a
+	// template.
+	AllowedCommands []string `param:"allowed_commands"`
 }
 
 func (p *execParams) defaults() { p.MaxOutputBytes = DefaultMaxOutputBytes }
@@ -63,7 +69,21 @@ func (p *execParams) check(t params.Templates) error {
 	if p.MaxOutputBytes <= 0 && t.Literal("max_output_bytes") {
 		return params.Errorf("max_output_bytes", "must be positive, got %d", p.MaxOutputBytes)
 	}
+	for i, c := range p.AllowedCommands {
+		if strings.TrimSpace(c) == "" {
+			return params.Errorf(params.Index("allowed_commands", i), "want a program name or path")
+		}
+	}
 	return nil
+}
+
+// allow checks the rendered program against allowed_commands; without the
+// list, any program passes.
+func (p *execParams) allow() error {
+	if len(p.AllowedCommands) == 0 || slices.Contains(p.AllowedCommands, p.Argv[0]) {
+		return nil
+	}
+	return fmt.Errorf("program %q is %w by allowed_commands %q", p.Argv[0], errNotAllowed, p.AllowedCommands)
 }
 
 func newExec(d Deps) (RunFunc[execParams], error) {
@@ -74,7 +94,14 @@ func newExec(d Deps) (RunFunc[execParams], error) {
 // killing its process group when ctx ends.
 func (x *Exec) run(ctx context.Context, req Request, spec *execParams) (Outcome, error) {
 	program := spec.Argv[0]
-	cmd := exec.CommandContext(ctx, program, spec.Argv[1:]...)
+	if err := spec.allow(); err != nil {
+		return Outcome{}, fmt.Errorf("not run: %w", err)
+	}
+	args := make([]string, len(spec.Argv)-1)
+	for i, a := range spec.Argv[1:] {
+		args[i] = strings.ReplaceAll(a, "\x00", nulReplacement)
+	}
+	cmd := exec.CommandContext(ctx, program, args...)
 	cmd.Env = execEnv(spec.Env, req)
 	cmd.Dir = spec.Dir
 	cmd.Stdin = nil
@@ -126,8 +153,28 @@ func (x *Exec) run(ctx context.Context, req Request, spec *execParams) (Outcome,
 	return o, nil
 }
 
+// Caps on the labels an exec child gets as DRGUARD_LABEL_* variables, so
+// that no alert can make a step fail to start (Linux refuses one variable
+// over 128 KiB, and all of them over the argument space).
+const (
+	// MaxLabelValueBytes caps one label's value; a longer value is cut
+	// (on a UTF-8 boundary).
+	MaxLabelValueBytes = 4 << 10
+	// MaxLabelNameBytes caps a variable name's suffix.
+	MaxLabelNameBytes = 128
+	// MaxLabelEnvBytes caps all DRGUARD_LABEL_* variables together;
+	// labels beyond it, in name order, are left out.
+	MaxLabelEnvBytes = 64 << 10
+)
+
+// nulReplacement stands for a NUL byte, which no environment variable or
+// argument can hold.
+const nulReplacement = "\uFFFD"
+
 // execEnv builds the child's environment: PATH, HOME and LANG from
 // drguard's own, the step's env, then the DRGUARD_* variables, which win.
+// Labels are capped (MaxLabelValueBytes, MaxLabelEnvBytes) with NULs
+// replaced; DRGUARD_LABELS_TRUNCATED=1 says one was cut or left out.
 func execEnv(extra map[string]string, req Request) []string {
 	var env []string
 	for _, k := range passedEnv {
@@ -135,18 +182,62 @@ func execEnv(extra map[string]string, req Request) []string {
 			env = append(env, k+"="+v)
 		}
 	}
-	env = appendSorted(env, extra, "")
-	labels := make(map[string]string, len(req.Labels))
-	for k, v := range req.Labels {
-		labels[EnvName(k)] = v
+	clean := make(map[string]string, len(extra))
+	for k, v := range extra {
+		clean[k] = strings.ReplaceAll(v, "\x00", nulReplacement)
 	}
-	env = appendSorted(env, labels, "DRGUARD_LABEL_")
+	env = appendSorted(env, clean, "")
+	labels, truncated := labelEnv(req.Labels)
+	env = append(env, labels...)
+	if truncated {
+		env = append(env, "DRGUARD_LABELS_TRUNCATED=1")
+	}
 	return append(env,
 		"DRGUARD_RUN_ID="+req.RunID,
 		"DRGUARD_POLICY="+req.Policy,
-		"DRGUARD_TARGET="+req.Target,
+		"DRGUARD_TARGET="+capValue(req.Target, MaxLabelValueBytes),
 		"DRGUARD_STEP="+req.Step,
 	)
+}
+
+// labelEnv returns the DRGUARD_LABEL_* variables of labels, in name order,
+// within the caps, and whether any was cut or left out.
+func labelEnv(labels map[string]string) ([]string, bool) {
+	vars := make(map[string]string, len(labels))
+	truncated := false
+	for k, v := range labels {
+		name := EnvName(k)
+		if len(name) > MaxLabelNameBytes {
+			name, truncated = name[:MaxLabelNameBytes], true
+		}
+		cv := capValue(v, MaxLabelValueBytes)
+		truncated = truncated || len(cv) < len(v)
+		vars[name] = cv
+	}
+	var out []string
+	total := 0
+	for _, kv := range appendSorted(nil, vars, "DRGUARD_LABEL_") {
+		if total+len(kv) > MaxLabelEnvBytes {
+			truncated = true
+			continue
+		}
+		total += len(kv)
+		out = append(out, kv)
+	}
+	return out, truncated
+}
+
+// capValue replaces NULs in v and cuts it to at most n bytes, on a UTF-8
+// boundary.
+func capValue(v string, n int) string {
+	v = strings.ReplaceAll(v, "\x00", nulReplacement)
+	if len(v) <= n {
+		return v
+	}
+	for n > 0 && !utf8.RuneStart(v[n]) {
+		n--
+	}
+	return v[:n]
 }
 
 func appendSorted(env []string, m map[string]string, prefix string) []string {
@@ -228,6 +319,10 @@ func preflightExec(Deps) PreflightFunc[execParams] {
 	return func(_ context.Context, _ Request, spec *execParams) Preflight {
 		var pf Preflight
 		program := spec.Argv[0]
+		if err := spec.allow(); err != nil {
+			pf.fail("allowed_commands", program, "%v", err)
+			return pf
+		}
 		if p, err := exec.LookPath(program); err != nil {
 			var ee *exec.Error
 			reason := err.Error()

@@ -21,7 +21,8 @@ const DefaultMaxResponseBytes = 16 << 10
 
 // HTTP calls a URL. Header values from header_files are read through the
 // configuration (Config.ReadSecret) when the step runs and never reach the
-// journal, logs or errors.
+// journal, logs or errors; they, Authorization and Cookie are dropped when
+// a redirect leads to another origin (scheme, host and port).
 type HTTP struct {
 	client *http.Client
 	logger *slog.Logger
@@ -50,6 +51,10 @@ type httpParams struct {
 	ExpectStatus []int `param:"expect_status"`
 	// MaxResponseBytes caps the captured response (default 16 KiB).
 	MaxResponseBytes int `param:"max_response_bytes"`
+	// AllowedHosts, when set, lists the hosts (host, or host:port) the
+	// rendered url, and any redirect, may reach; check requires it when
+	// the url's scheme, host or port is a template.
+	AllowedHosts []string `param:"allowed_hosts"`
 }
 
 func (p *httpParams) defaults() {
@@ -78,7 +83,21 @@ func (p *httpParams) check(t params.Templates) error {
 	if p.MaxResponseBytes <= 0 && t.Literal("max_response_bytes") {
 		return params.Errorf("max_response_bytes", "must be positive, got %d", p.MaxResponseBytes)
 	}
+	for i, h := range p.AllowedHosts {
+		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/@?#") {
+			return params.Errorf(params.Index("allowed_hosts", i), "want a host or host:port, got %q", h)
+		}
+	}
 	return nil
+}
+
+// allow checks a URL the step is about to reach against allowed_hosts;
+// without the list, any URL passes.
+func (p *httpParams) allow(u *url.URL) error {
+	if len(p.AllowedHosts) == 0 {
+		return nil
+	}
+	return allowedHost(u, p.AllowedHosts)
 }
 
 // newHTTP builds the http action. It uses Deps.HTTPClient when set, and
@@ -108,8 +127,15 @@ func (h *HTTP) run(ctx context.Context, req Request, spec *httpParams) (Outcome,
 	if err != nil {
 		return Outcome{}, err
 	}
+	if err := spec.allow(hreq.URL); err != nil {
+		return Outcome{}, fmt.Errorf("%s %s: not sent: %w", spec.Method, shown, err)
+	}
+	secret := make([]string, 0, len(spec.HeaderFiles))
+	for k := range spec.HeaderFiles {
+		secret = append(secret, k)
+	}
 	start := time.Now()
-	resp, err := h.client.Do(hreq)
+	resp, err := guardedClient(h.client, secret, spec.allow).Do(hreq)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%s %s: %w", spec.Method, shown, transportError(err))
 	}
@@ -214,6 +240,10 @@ func preflightHTTP(d Deps) PreflightFunc[httpParams] {
 			return pf
 		}
 		shown := u.Redacted()
+		if err := spec.allow(u); err != nil {
+			pf.fail("allowed_hosts", shown, "%v", err)
+			return pf
+		}
 		for k, ref := range spec.HeaderFiles {
 			if _, err := d.Config.ReadSecret(ref); err != nil {
 				pf.fail("header_file", k, "%v", err)

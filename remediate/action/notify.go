@@ -11,14 +11,11 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
+	"github.com/fruitfulplanet/drguard/metrics"
 )
 
 // DefaultNoticeSubject is the subject of the plan's user communication.
 const DefaultNoticeSubject = "Service Status Update"
-
-// notifyTimeout bounds one delivery when the caller's context has no
-// earlier deadline.
-const notifyTimeout = 30 * time.Second
 
 // Notice is one message about an incident, rendered from the plan's
 // communication template:
@@ -149,6 +146,8 @@ type Notifiers struct {
 	cfg    *config.Config
 	client *http.Client
 	dialer *net.Dialer
+	// metrics counts deliveries; nil counts none (see WithMetrics).
+	metrics *metrics.Notifications
 }
 
 // NewNotifiers returns the notifiers of cfg. client is used for Slack and
@@ -172,20 +171,19 @@ func NewNotifiers(cfg *config.Config, client *http.Client) *Notifiers {
 // Config returns the configuration the notifiers come from.
 func (n *Notifiers) Config() *config.Config { return n.cfg }
 
-// Send delivers a notice through the named notifier. Errors name the
-// notifier, never its URL or credentials.
-func (n *Notifiers) Send(ctx context.Context, name string, notice Notice) error {
+// Send delivers a notice through the named notifier, within the
+// notifier's timeout (or ctx's deadline, when earlier), and counts the
+// delivery. Errors name the notifier, never its URL or credentials.
+func (n *Notifiers) Send(ctx context.Context, name string, notice Notice) (err error) {
 	nc, ok := n.cfg.Notifier(name)
 	if !ok {
 		return fmt.Errorf("no notifier named %q in the configuration", name)
 	}
-	if _, has := ctx.Deadline(); !has {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, notifyTimeout)
-		defer cancel()
-	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, deliveryTimeout(nc))
+	defer cancel()
+	defer func() { n.count(parent, nc.Name, err) }()
 	notice = notice.withDefaults()
-	var err error
 	switch nc.Type {
 	case config.NotifierSlack:
 		err = n.sendSlack(ctx, nc, notice)

@@ -48,7 +48,7 @@ func (*notifyParams) check(params.Templates) error { return nil }
 // newNotify returns the constructor of notify.<kind>.
 func newNotify(kind string) func(Deps) (RunFunc[notifyParams], error) {
 	return func(d Deps) (RunFunc[notifyParams], error) {
-		return (&Notify{kind: kind, n: NewNotifiers(d.Config, d.HTTPClient)}).run, nil
+		return (&Notify{kind: kind, n: NewNotifiers(d.Config, d.HTTPClient).WithMetrics(d.Notifications)}).run, nil
 	}
 }
 

@@ -24,7 +24,7 @@ func (n *Notifiers) sendSlack(ctx context.Context, nc config.Notifier, notice No
 	text := fmt.Sprintf("*%s*\n%s", notice.Subject, notice.Text())
 	if nc.URL == "" && nc.BotToken != "" {
 		api := strings.TrimSuffix(nc.APIURL, "/") + "/"
-		client := slack.New(nc.BotToken.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(n.client))
+		client := slack.New(nc.BotToken.Reveal(), slack.OptionAPIURL(api), slack.OptionHTTPClient(guardedClient(n.client, nil, nil)))
 		if _, _, err := client.PostMessageContext(ctx, nc.Channel, slack.MsgOptionText(text, false)); err != nil {
 			return fmt.Errorf("chat.postMessage: %w", err)
 		}
@@ -82,7 +82,8 @@ func (n *Notifiers) postJSON(ctx context.Context, nc config.Notifier, payload an
 	if nc.BearerToken != "" {
 		req.Header.Set("Authorization", "Bearer "+nc.BearerToken.Reveal())
 	}
-	resp, err := n.client.Do(req)
+	// A redirect to another origin goes without the bearer token.
+	resp, err := guardedClient(n.client, nil, nil).Do(req)
 	if err != nil {
 		return fmt.Errorf("POST: %w", transportError(err))
 	}
