@@ -91,6 +91,7 @@ type Server struct {
 	handler http.Handler
 	limiter *failureLimiter
 	failLog *failureLog
+	decoded webhookCache // recent webhook bodies, decoded
 }
 
 // New builds the handler tree: security headers on every response, then
