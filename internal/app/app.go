@@ -124,6 +124,9 @@ func New(o Options) (*App, error) {
 	}
 	kube := kubeclient.NewCache("drguard")
 	notifications := metrics.NewNotifications(reg)
+	for _, n := range cfg.Notifiers {
+		notifications.Init(n.Name)
+	}
 	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups,
 		Notifications: notifications})
 	if err != nil {

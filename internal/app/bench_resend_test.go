@@ -179,13 +179,7 @@ func closedLoop(b *testing.B, url string, body []byte, conns int, warm, window t
 		b.Fatal(err)
 	}
 	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
-	}
+	pct := percentiles(lat)
 	return loadResult{
 		warm: int(warmed.Load()), n: len(all), rps: float64(len(all)) / elapsed.Seconds(),
 		p50: pct(0.50), p99: pct(0.99),

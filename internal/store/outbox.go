@@ -23,6 +23,9 @@ type enqueueReq struct {
 	// flight; settled marks them settled, under the index's lock.
 	resent  []string
 	settled bool
+	// at is when the request's alerts were received: the re-send
+	// index's clock (see receivedAt).
+	at time.Time
 }
 
 // encodeBufs holds the buffers webhooks' alerts are encoded into.
@@ -61,11 +64,12 @@ func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
 		ras[i] = resendAlert{key: resendKey(&alerts[i]), head: buf[start:recv], tail: buf[recv+timeLen(buf[recv]) : end]}
 		start = end
 	}
-	write, tracked := s.resends.admit(ras, time.Now())
+	at := receivedAt(alerts)
+	write, tracked := s.resends.admit(ras, at)
 	if write == nil {
 		return nil
 	}
-	req := &enqueueReq{alerts: recs[:0], errc: make(chan error, 1), resent: tracked}
+	req := &enqueueReq{alerts: recs[:0], errc: make(chan error, 1), resent: tracked, at: at}
 	for i, w := range write {
 		if w {
 			req.alerts = append(req.alerts, recs[i])
@@ -163,11 +167,10 @@ func (s *Store) commitLoop() {
 		if terr := s.b.trimOutbox(); len(payloads) == 0 {
 			err = terr
 		}
-		now := time.Now()
 		for _, req := range batch {
 			// Before the answer, so that a re-send sent after it is
 			// compared with what this group wrote.
-			s.resends.settle(req, err == nil, now)
+			s.resends.settle(req, err == nil, req.at)
 			req.errc <- err
 		}
 	}

@@ -233,3 +233,21 @@ func (x *resendIndex) sweep(now time.Time, window time.Duration) {
 		}
 	}
 }
+
+// receivedAt is the re-send index's clock for a webhook: the latest
+// receive time of its alerts (the time intake stamped on them), or now
+// when none has one. Measuring the window between receive times, not
+// between writes, bounds how far an incident's last_seen may lag the
+// re-sends it did not record, on whatever clock stamped them.
+func receivedAt(alerts []Alert) time.Time {
+	var at time.Time
+	for i := range alerts {
+		if alerts[i].ReceivedAt.After(at) {
+			at = alerts[i].ReceivedAt
+		}
+	}
+	if at.IsZero() {
+		return time.Now()
+	}
+	return at
+}

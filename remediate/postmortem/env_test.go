@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -129,17 +128,8 @@ func (e *env) open(cfg *config.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{eng.Run, sched.Run, e.runner.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = run(ctx) }()
-	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		_ = st.Close()
-	})
+	t.Cleanup(func() { _ = st.Close() })
+	testharness.RunAll(t, eng.Run, sched.Run, e.runner.Run)
 	testharness.Eventually(t, 5*time.Second, "the engine and the drill runner to lead", func() bool {
 		return eng.Leading() && e.runner.Leading()
 	})
