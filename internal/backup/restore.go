@@ -144,7 +144,13 @@ func (s *Service) fetch(ctx context.Context, b config.Backup, o *objectStore, m 
 	hash := sha256.New()
 	src := io.TeeReader(countingReader{body, &stored}, hash)
 	stop := progressLine(s.progress, "restore "+b.Name+"/"+m.ID, &stored, &raw)
-	err = decryptTo(countingWriter{f, &raw}, src, key, associatedData(b.Name, m.ID))
+	// The writes to the file run behind decompression, on a goroutine of
+	// their own.
+	spool := newSpoolWriter(f, spoolChunk, spoolDepth)
+	err = decryptTo(countingWriter{spool, &raw}, src, key, associatedData(b.Name, m.ID))
+	if cerr := spool.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -220,7 +226,9 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // decoderOptions read a backup's consecutive zstd frames (compressFrames)
-// as one stream, decoding ahead on a second goroutine.
+// as one stream, decoding ahead on a second goroutine. The frames carry
+// no checksum (the AEAD authenticates every byte), and IgnoreChecksum
+// also spares the decoder hashing its output for none.
 func decoderOptions() []zstd.DOption {
-	return []zstd.DOption{zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true)}
+	return []zstd.DOption{zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true), zstd.IgnoreChecksum(true)}
 }
