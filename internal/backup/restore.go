@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
@@ -89,11 +90,13 @@ func (s *Service) restore(ctx context.Context, b config.Backup, o *objectStore, 
 	if err != nil {
 		return err
 	}
+	start := s.now()
 	path, cleanup, err := s.fetch(ctx, b, o, m)
 	defer cleanup()
 	if err != nil {
 		return err
 	}
+	s.log.Info("restore authenticated", "backup", b.Name, "id", m.ID, "raw_bytes", m.Sizes.Raw, "duration", s.now().Sub(start))
 	args := []string{"--exit-on-error", "--no-password", "-j", strconv.Itoa(jobs)}
 	if noOwner {
 		args = append(args, "--no-owner", "--no-privileges")
@@ -145,8 +148,8 @@ func (s *Service) fetch(ctx context.Context, b config.Backup, o *objectStore, m 
 	src := io.TeeReader(countingReader{body, &stored}, hash)
 	stop := progressLine(s.progress, "restore "+b.Name+"/"+m.ID, &stored, &raw)
 	// The writes to the file run behind decompression, on a goroutine of
-	// their own.
-	spool := newSpoolWriter(f, spoolChunk, spoolDepth)
+	// their own, each starting its writeback.
+	spool := newSpoolWriter(&writeBehind{f: f}, spoolChunk, spoolDepth)
 	err = decryptTo(countingWriter{spool, &raw}, src, key, associatedData(b.Name, m.ID))
 	if cerr := spool.Close(); err == nil && cerr != nil {
 		err = cerr
@@ -169,6 +172,10 @@ func (s *Service) fetch(ctx context.Context, b config.Backup, o *objectStore, m 
 		return "", cleanup, fail("sha256 of the object is %s, the manifest says %s", sum, m.SHA256)
 	case raw.n.Load() != m.Sizes.Raw:
 		return "", cleanup, fail("the dump has %d bytes, the manifest says %d", raw.n.Load(), m.Sizes.Raw)
+	}
+	// pg_restore starts on a file already written back (see writeBehind).
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return "", cleanup, fmt.Errorf("temporary file for the restore: %v", err)
 	}
 	if err := f.Close(); err != nil {
 		return "", cleanup, fmt.Errorf("temporary file for the restore: %v", err)
