@@ -44,7 +44,8 @@ lint:
 ## bench: benchmarks that print figures (see docs/benchmarks.md). The backup
 ## benchmark builds a database of DRGUARD_BENCH_GB (default 1) GiB first.
 bench:
-	$(GO) test -run '^$$' -bench Intake -benchtime 8000x ./internal/app/
+	$(GO) test -run '^$$' -bench 'Intake$$' -benchtime 8000x ./internal/app/
+	$(GO) test -run '^$$' -bench IntakeResend -benchtime 1x ./internal/app/
 	$(GO) test -run '^$$' -bench LeaderFailover -benchtime 1x ./internal/app/
 	$(GO) test -run '^$$' -bench ProcessAlerts ./remediate/
 	$(GO) test -run '^$$' -bench . -benchtime 3000x ./internal/store/

@@ -28,11 +28,12 @@ type startedStep struct {
 // outcome is what executing a step gave: the action's outcome, its error
 // (or the verification's), and when it ended.
 type outcome struct {
-	index int
-	out   action.Outcome
-	err   error
-	ended time.Time
-	tm    *term
+	index   int
+	out     action.Outcome
+	err     error
+	failure string // store.FailureVerification, or "": see failureOf
+	ended   time.Time
+	tm      *term
 }
 
 // nextStep is the first step of run that is not settled: pending,
@@ -284,6 +285,9 @@ func (e *Engine) runStep(ctx context.Context, n *startedStep) *outcome {
 			log.Error("journaling step output failed", "err", jerr)
 		}
 		o.err = e.verify(ctx, st.Verify, run.Labels)
+		if o.err != nil {
+			o.failure = store.FailureVerification
+		}
 		if ctx.Err() != nil {
 			log.Warn("shutting down during verification; the step will be recorded as interrupted")
 			return nil
@@ -358,7 +362,7 @@ func (t *txn) finishStep(run *store.Run, inc *store.Incident, st *store.Step, o 
 		return t.rememberResult(run, st)
 	}
 	msg := bound(o.err.Error(), maxJournalError)
-	st.Error = msg
+	st.Error, st.Failure = msg, failureOf(o)
 	if err := t.moveStep(run, inc, st, store.StepFailed, note{reason: "failed: " + msg, detail: []string{"error", msg, "on_failure", st.OnFailure}}); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package remediate
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/fruitfulplanet/drguard/detect"
 	"github.com/fruitfulplanet/drguard/internal/config"
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/remediate/action"
 )
 
 // systemActor is the audit actor for what drguard does by itself; check
@@ -181,11 +183,25 @@ func bound(s string, n int) string {
 	return fmt.Sprintf("%s…[truncated %d bytes]", s[:n], len(s)-n)
 }
 
-// fmtDuration writes d the way configuration writes durations (30m, 1h,
-// 1d), to the second; durations under a second in milliseconds.
-func fmtDuration(d time.Duration) string {
+// fmtDuration is FormatDuration, the engine's name for it.
+func fmtDuration(d time.Duration) string { return FormatDuration(d) }
+
+// FormatDuration writes d the way configuration writes durations (30m, 1h,
+// 1d), to the second; durations under a second in milliseconds. Journal
+// messages and post-mortems write durations with it.
+func FormatDuration(d time.Duration) string {
 	if d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
 	return model.Duration(d.Round(time.Second)).String()
+}
+
+// failureOf classifies a failed step's error for the journal (and its
+// post-mortem): its verification failed, its action timed out, or ""
+// (its action failed).
+func failureOf(o *outcome) string {
+	if o.failure == "" && errors.Is(o.err, action.ErrTimedOut) {
+		return store.FailureTimedOut
+	}
+	return o.failure
 }

@@ -300,6 +300,9 @@ func (u *StatusUpdater) notice(v incidentView, now time.Time) action.Notice {
 	}
 	if ext := u.o.Config.Server.ExternalURL; ext != "" {
 		n.URL = action.IncidentURL(ext, in.ID)
+		if n.Resolved {
+			n.PostmortemURL = action.PostmortemURL(ext, in.ID)
+		}
 	}
 	return n
 }

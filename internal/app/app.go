@@ -124,6 +124,9 @@ func New(o Options) (*App, error) {
 	}
 	kube := kubeclient.NewCache("drguard")
 	notifications := metrics.NewNotifications(reg)
+	for _, n := range cfg.Notifiers {
+		notifications.Init(n.Name)
+	}
 	actions, err := BuildActions(action.Deps{Logger: log.With("component", "action"), Config: cfg, Kube: kube, Backups: backups,
 		Notifications: notifications})
 	if err != nil {
@@ -213,7 +216,7 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	srv := server.New(server.Options{
-		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Auth: web.auth,
+		Store: st, Engine: engineAPI{eng}, Drills: drillAPI{drills}, Postmortems: postmortemAPI{st}, Auth: web.auth,
 		Gatherer: reg, Intake: metrics.NewIntake(reg), Logger: log.With("component", "http"),
 		MaxBodyBytes: cfg.Server.MaxBodyBytes, AuthMetrics: metrics.NewAuth(reg), Role: el.Status,
 		Console: web.console, Events: web.stream, Slack: web.slackHandler(),

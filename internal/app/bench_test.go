@@ -121,19 +121,25 @@ func drive(b *testing.B, url string, conns int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
-	}
+	pct := percentiles(lat)
 	rps := float64(b.N) / elapsed.Seconds()
 	b.ReportMetric(rps, "req/s")
 	b.ReportMetric(rps*5, "alerts/s")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// percentiles merges the latencies of every connection and returns a
+// function giving the p-th quantile (0 to 1) in milliseconds.
+func percentiles(lat [][]time.Duration) func(p float64) float64 {
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	return func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
+	}
 }
 
 // parallel runs fn(0..n-1) concurrently and returns the first error.

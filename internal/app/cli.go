@@ -46,7 +46,7 @@ func commands() map[string]command {
 		"restore":    {"restore a backup into a database, after authenticating all of it", cmdRestore},
 		"verify":     {"prove the latest backup restores: restore test into a scratch database", cmdVerify},
 		"drill":      {"check a DR drill (preflight), or run it in the daemon with --execute", cmdDrill},
-		"postmortem": {"write an incident's post-mortem from the journal", notYet("postmortem")},
+		"postmortem": {"write the post-mortem of an incident (or --drill-run) from the journal, as Markdown", cmdPostmortem},
 	}
 }
 
@@ -85,13 +85,6 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'drguard <command> --help' for a command's flags.")
-}
-
-func notYet(name string) func(context.Context, []string, IO) int {
-	return func(_ context.Context, _ []string, io IO) int {
-		fmt.Fprintf(io.Stderr, "drguard %s: not implemented yet\n", name)
-		return ExitUsage
-	}
 }
 
 // wantsHelp reports whether a command's arguments ask for its usage: the

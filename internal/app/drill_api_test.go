@@ -86,7 +86,14 @@ func TestDrillAPI(t *testing.T) {
 	}
 
 	healthy.Store(false) // recovered_when will not pass: the drill stays up
-	code, body := do(t, http.MethodPost, a.URL+"/api/v1/drills/tabletop/run", adminToken, nil)
+	// Drills start on the leader only: until the app's first term has
+	// begun the answer is 503, as on a follower.
+	var code int
+	var body []byte
+	testharness.Eventually(t, 10*time.Second, "the leader to take the drill", func() bool {
+		code, body = do(t, http.MethodPost, a.URL+"/api/v1/drills/tabletop/run", adminToken, nil)
+		return code != http.StatusServiceUnavailable
+	})
 	var run store.DrillRun
 	if code != http.StatusAccepted || json.Unmarshal(body, &run) != nil || run.ID == "" || run.State != store.DrillRunning || run.StartedBy != "alice" {
 		t.Fatalf("start: %d %s", code, body)

@@ -74,8 +74,10 @@ func TestRepeatedNotificationsRunOnce(t *testing.T) {
 		inc = list.Incidents[0]
 		return inc.State == store.IncidentResolved
 	})
-	if inc.Repeats < 19 || len(inc.RunIDs) != 1 {
-		t.Errorf("incident repeats=%d runs=%v, want ≥19 repeats and one run", inc.Repeats, inc.RunIDs)
+	// Identical re-sends within a second of a durable write are answered
+	// without one (docs/design.md): at least one of the 19 is recorded.
+	if inc.Repeats < 1 || inc.Repeats > 19 || len(inc.RunIDs) != 1 {
+		t.Errorf("incident repeats=%d runs=%v, want 1 to 19 repeats and one run", inc.Repeats, inc.RunIDs)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := executions(t, out); n != 1 {

@@ -113,7 +113,10 @@ backups:
   - {name: primary, target: primary, destination: backups, interval: %[9]s, key_file: %[8]q}
 restore_tests:
   - {name: primary-daily, backup: primary, interval: 24h, scratch_target: primary}
-`, pg.PrimaryDSN("postgres"), pg.ReplicaDSN("postgres"), redis.Addr, appSrv.URL, s3srv.Region, s3srv.Endpoint, every, keyFile, model.Duration(o.backupInterval))
+notifiers:
+  - {name: status-page, type: webhook, url: %[10]q, status_updates: false}
+`, pg.PrimaryDSN("postgres"), pg.ReplicaDSN("postgres"), redis.Addr, appSrv.URL, s3srv.Region, s3srv.Endpoint, every, keyFile, model.Duration(o.backupInterval),
+		appSrv.URL+"/status")
 	if o.policies != nil {
 		cfg += o.policies(s.ExecDir)
 	}

@@ -54,10 +54,12 @@ type Options struct {
 	Store  *store.Store
 	Engine Engine
 	// Drills runs drills; nil answers 404 on the drill endpoints.
-	Drills   Drills
-	Auth     *Authenticator
-	Gatherer prometheus.Gatherer
-	Intake   *metrics.Intake
+	Drills Drills
+	// Postmortems writes post-mortems; nil answers 404.
+	Postmortems Postmortems
+	Auth        *Authenticator
+	Gatherer    prometheus.Gatherer
+	Intake      *metrics.Intake
 	// AuthMetrics counts refused requests (nil = not counted).
 	AuthMetrics  *metrics.Auth
 	Logger       *slog.Logger
@@ -89,6 +91,7 @@ type Server struct {
 	handler http.Handler
 	limiter *failureLimiter
 	failLog *failureLog
+	decoded webhookCache // recent webhook bodies, decoded
 }
 
 // New builds the handler tree: security headers on every response, then
@@ -105,6 +108,7 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("POST /api/v1/pause", s.admin(s.handlePause(true)))
 	s.mux.HandleFunc("POST /api/v1/resume", s.admin(s.handlePause(false)))
 	s.drillRoutes()
+	s.postmortemRoutes()
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

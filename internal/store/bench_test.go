@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,15 +43,24 @@ func parallelN(b *testing.B, writers int, fn func(w int) error) {
 // BenchmarkEnqueue measures durable outbox appends from concurrent
 // callers, each posting a 5-alert batch (as one webhook does).
 func BenchmarkEnqueue(b *testing.B) {
-	batch := make([]Alert, 5)
-	for i := range batch {
-		batch[i] = Alert{Fingerprint: fmt.Sprint(i), Status: "firing", Labels: map[string]string{"alertname": "Bench", "target": fmt.Sprint(i)}}
+	// Every webhook's alerts are new (a fingerprint per call), so that
+	// each is written: an identical re-send of a just-written alert is
+	// not (outboxresend.go, BenchmarkResendIndex).
+	var calls atomic.Int64
+	webhook := func() []Alert {
+		n := calls.Add(1)
+		batch := make([]Alert, 5)
+		for i := range batch {
+			fp := strconv.FormatInt(n*5+int64(i), 10)
+			batch[i] = Alert{Fingerprint: fp, Status: "firing", Labels: map[string]string{"alertname": "Bench", "target": fp}}
+		}
+		return batch
 	}
 	for _, bj := range benchJournals {
 		for _, writers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("%s/writers=%d", bj.name, writers), func(b *testing.B) {
 				s := bj.new(b).openT(b)
-				parallelN(b, writers, func(int) error { return s.EnqueueAlerts(context.Background(), batch) })
+				parallelN(b, writers, func(int) error { return s.EnqueueAlerts(context.Background(), webhook()) })
 			})
 		}
 	}

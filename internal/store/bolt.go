@@ -77,6 +77,34 @@ func openBolt(dir string) (*boltBackend, error) {
 // openTimeout bounds the wait for another process's lock on a bbolt file.
 const openTimeout = 2 * time.Second
 
+// ErrLocked is returned by Open and OpenReadOnly when another process
+// holds the journal: a running drguard holds it for as long as it runs.
+var ErrLocked = errors.New("locked by another process")
+
+// OpenReadOnly opens the embedded journal in dir for reading only, for
+// offline commands such as drguard postmortem. It writes nothing (not
+// even the buckets a newer version would add), takes no intake log, and
+// fails with ErrLocked after timeout while a process holds the journal
+// for writing: bbolt lets readers share the file only with each other.
+// Writes through the returned Store fail.
+func OpenReadOnly(dir string, timeout time.Duration) (*Store, error) {
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open journal %s: %w", path, ErrLocked)
+		}
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	return newStore(&boltBackend{db: db}), nil
+}
+
+// errReadOnly is what the outbox answers in a journal opened read-only.
+var errReadOnly = errors.New("journal opened read-only")
+
 // openBoltFile opens one bbolt file tuned for commit latency.
 func openBoltFile(path, what string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
@@ -91,14 +119,19 @@ func openBoltFile(path, what string) (*bolt.DB, error) {
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open %s %s: locked by another process", what, path)
+			return nil, fmt.Errorf("open %s %s: %w", what, path, ErrLocked)
 		}
 		return nil, fmt.Errorf("open %s %s: %w", what, path, err)
 	}
 	return db, nil
 }
 
-func (b *boltBackend) close() error { return errors.Join(b.outbox.close(), b.db.Close()) }
+func (b *boltBackend) close() error {
+	if b.outbox == nil { // read-only
+		return b.db.Close()
+	}
+	return errors.Join(b.outbox.close(), b.db.Close())
+}
 
 func (b *boltBackend) ping(ctx context.Context) error {
 	err := b.db.View(func(tx *bolt.Tx) error {
@@ -107,7 +140,7 @@ func (b *boltBackend) ping(ctx context.Context) error {
 		}
 		return ctx.Err()
 	})
-	if err != nil {
+	if err != nil || b.outbox == nil {
 		return err
 	}
 	return b.outbox.health()
@@ -132,6 +165,9 @@ func (b *boltBackend) update(_ *Lease, fn func(kv) error) error {
 }
 
 func (b *boltBackend) appendAlerts(_ context.Context, payloads [][]byte) error {
+	if b.outbox == nil {
+		return errReadOnly
+	}
 	_, err := b.outbox.append(payloads)
 	return err
 }
@@ -140,9 +176,17 @@ func (b *boltBackend) appendAlerts(_ context.Context, payloads [][]byte) error {
 // arrival order.
 func (b *boltBackend) committers() int { return 1 }
 
-func (b *boltBackend) trimOutbox() error { return b.outbox.trim(b.acked.Load()) }
+func (b *boltBackend) trimOutbox() error {
+	if b.outbox == nil {
+		return errReadOnly
+	}
+	return b.outbox.trim(b.acked.Load())
+}
 
 func (b *boltBackend) pendingAlerts(limit int) ([]rawAlert, error) {
+	if b.outbox == nil {
+		return nil, errReadOnly
+	}
 	raws, first, err := b.outbox.read(b.acked.Load()+1, limit)
 	out := make([]rawAlert, len(raws))
 	for i, raw := range raws {
@@ -321,7 +365,7 @@ func (k *boltKV) ackAlert(seq uint64) error {
 }
 
 func (k *boltKV) outboxAlert(seq uint64) ([]byte, error) {
-	if seq <= max(k.acked, ackedSeq(k.tx)) {
+	if seq <= max(k.acked, ackedSeq(k.tx)) || k.b.outbox == nil {
 		return nil, ErrNotFound
 	}
 	raws, first, err := k.b.outbox.read(seq, 1)

@@ -19,6 +19,13 @@ const maxGroup = 256
 type enqueueReq struct {
 	alerts [][]byte // encoded before the commit loop takes the request
 	errc   chan error
+	// resent are the keys of the alerts the re-send index counts in
+	// flight; settled marks them settled, under the index's lock.
+	resent  []string
+	settled bool
+	// at is when the request's alerts were received: the re-send
+	// index's clock (see receivedAt).
+	at time.Time
 }
 
 // encodeBufs holds the buffers webhooks' alerts are encoded into.
@@ -28,28 +35,49 @@ var encodeBufs = sync.Pool{New: func() any { return new([]byte) }}
 // durable. Concurrent callers are committed together with one write. Each
 // alert's Seq is its position in the outbox, assigned in arrival order and
 // filled in when the alert is read back.
+//
+// An alert identical to one the outbox made durable moments ago, save for
+// its receive time, is not written again (outboxresend.go); when every
+// alert of the call is such a re-send, EnqueueAlerts returns nil at once.
 func (s *Store) EnqueueAlerts(ctx context.Context, alerts []Alert) error {
-	req := &enqueueReq{alerts: make([][]byte, len(alerts)), errc: make(chan error, 1)}
+	if s.closed() {
+		return ErrClosed
+	}
 	// One pooled buffer for the request's alerts, each record a slice of
 	// it; the backend has copied them when submit returns.
 	bp := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(bp)
 	buf := (*bp)[:0]
-	ends := make([]int, len(alerts))
+	ends := make([]int, 2*len(alerts))
 	for i := range alerts {
-		buf = appendAlert(buf, &alerts[i])
-		ends[i] = len(buf)
+		var recv int
+		buf, recv = appendAlertSplit(buf, &alerts[i])
+		ends[2*i], ends[2*i+1] = recv, len(buf)
 	}
+	*bp = buf
+	ras := make([]resendAlert, len(alerts))
+	recs := make([][]byte, len(alerts))
 	start := 0
-	for i, end := range ends {
-		req.alerts[i] = buf[start:end:end]
+	for i := range alerts {
+		recv, end := ends[2*i], ends[2*i+1]
+		recs[i] = buf[start:end:end]
+		ras[i] = resendAlert{key: resendKey(&alerts[i]), head: buf[start:recv], tail: buf[recv+timeLen(buf[recv]) : end]}
 		start = end
 	}
-	err := s.submit(ctx, req)
-	// Whatever submit returned, the commit loop is done with the records:
+	at := receivedAt(alerts)
+	write, tracked := s.resends.admit(ras, at)
+	if write == nil {
+		return nil
+	}
+	req := &enqueueReq{alerts: recs[:0], errc: make(chan error, 1), resent: tracked, at: at}
+	for i, w := range write {
+		if w {
+			req.alerts = append(req.alerts, recs[i])
+		}
+	}
+	// Whatever submit returns, the commit loop is done with the records:
 	// it either wrote them, or never took the request.
-	*bp = buf
-	encodeBufs.Put(bp)
-	return err
+	return s.submit(ctx, req)
 }
 
 // TrimOutbox asks the commit loop to delete what acknowledged alerts left
@@ -60,6 +88,13 @@ func (s *Store) TrimOutbox(ctx context.Context) error {
 }
 
 func (s *Store) submit(ctx context.Context, req *enqueueReq) error {
+	err := s.submitOnce(ctx, req)
+	// A request the commit loop never took has written nothing.
+	s.resends.settle(req, false, time.Time{})
+	return err
+}
+
+func (s *Store) submitOnce(ctx context.Context, req *enqueueReq) error {
 	if s.closed() {
 		return ErrClosed
 	}
@@ -133,6 +168,9 @@ func (s *Store) commitLoop() {
 			err = terr
 		}
 		for _, req := range batch {
+			// Before the answer, so that a re-send sent after it is
+			// compared with what this group wrote.
+			s.resends.settle(req, err == nil, req.at)
 			req.errc <- err
 		}
 	}
@@ -143,6 +181,7 @@ func (s *Store) drainClosed() {
 	for {
 		select {
 		case req := <-s.enqueue:
+			s.resends.settle(req, false, time.Time{})
 			req.errc <- ErrClosed
 		default:
 			return

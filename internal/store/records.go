@@ -110,6 +110,12 @@ const (
 	StepBlocked          StepState = "blocked" // a guardrail stopped it; Reason says which
 )
 
+// Failures of a step, in Step.Failure.
+const (
+	FailureTimedOut     = "timed_out"
+	FailureVerification = "verification"
+)
+
 // StepStates lists every step state.
 func StepStates() []StepState {
 	return []StepState{StepPending, StepAwaitingApproval, StepRunning, StepSucceeded, StepFailed, StepSkipped,
@@ -164,7 +170,11 @@ type Step struct {
 	EndedAt     time.Time      `json:"endedAt,omitzero"`
 	Output      string         `json:"output,omitempty"`
 	Error       string         `json:"error,omitempty"`
-	Result      map[string]any `json:"result,omitempty"`
+	// Failure says why a failed step failed: FailureTimedOut,
+	// FailureVerification, or empty when its action failed (and in
+	// journals older than the field).
+	Failure string         `json:"failure,omitempty"`
+	Result  map[string]any `json:"result,omitempty"`
 
 	// The step's plan, copied from the policy when the run was created so
 	// that a run executes what it showed even if the configuration changes.

@@ -93,6 +93,7 @@ type Store struct {
 	loopDone chan struct{}
 	wg       sync.WaitGroup // the commit loops
 	once     sync.Once
+	resends  resendIndex // what intake need not write again
 }
 
 // newStore starts the commit loops over an open backend.

@@ -96,3 +96,16 @@ func (c *Clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+// RunAll runs every fn on one context until the test ends; the test's
+// cleanup cancels the context and waits for all of them to return. What
+// they use must be closed by a cleanup registered before RunAll.
+func RunAll(t testing.TB, fns ...func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, fn := range fns {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = fn(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}

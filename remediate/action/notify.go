@@ -45,8 +45,11 @@ type Notice struct {
 	StartedAt  time.Time
 	ResolvedAt time.Time
 	// URL links to the incident in drguard's API, when known.
-	URL    string
-	SentAt time.Time
+	URL string
+	// PostmortemURL links a resolution message to the incident's
+	// post-mortem, when drguard's external URL is known.
+	PostmortemURL string
+	SentAt        time.Time
 }
 
 // noticeTemplates holds the "status" and "resolved" bodies.
@@ -74,6 +77,8 @@ Duration: {{ duration .StartedAt .ResolvedAt }}{{ end }}
 Current Status: {{ .Status }}
 
 We apologize for the inconvenience. A post-mortem will follow.
+{{- if .PostmortemURL }}
+Post-mortem draft: {{ .PostmortemURL }}{{ end }}
 {{- if .URL }}
 
 Details: {{ .URL }}{{ end }}

@@ -3,6 +3,7 @@ package action
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -92,8 +93,17 @@ func (a *Notify) notice(req Request, p *notifyParams, cfg *config.Config) Notice
 	}
 	if n.IncidentID != "" && cfg.Server.ExternalURL != "" {
 		n.URL = IncidentURL(cfg.Server.ExternalURL, n.IncidentID)
+		if n.Resolved {
+			n.PostmortemURL = PostmortemURL(cfg.Server.ExternalURL, n.IncidentID)
+		}
 	}
 	return n
+}
+
+// PostmortemURL is the incident's post-mortem (Markdown) under drguard's
+// external URL.
+func PostmortemURL(external, id string) string {
+	return strings.TrimRight(external, "/") + "/api/v1/incidents/" + id + "/postmortem"
 }
 
 // IncidentURL is the console's page of an incident under drguard's

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -87,13 +86,7 @@ func newEnv(t *testing.T, cfg *config.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{eng.Run, sched.Run, e.runner.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = run(ctx) }()
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	testharness.RunAll(t, eng.Run, sched.Run, e.runner.Run)
 	testharness.Eventually(t, 5*time.Second, "the drill runner to lead", e.runner.Leading)
 	return e
 }
