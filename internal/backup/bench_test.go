@@ -99,7 +99,10 @@ func newBenchFixture(b *testing.B) *benchFixture {
 	}
 	f := &benchFixture{dir: b.TempDir()}
 	f.pg = testharness.Postgres(b, testharness.NoReplica(), testharness.PGConf("shared_buffers", "256MB"),
-		testharness.PGConf("max_wal_size", "4GB"))
+		testharness.PGConf("max_wal_size", "4GB"),
+		// No autovacuum of restored databases during the next contender's
+		// run (BenchmarkRestore).
+		testharness.PGConf("autovacuum", "off"))
 	f.s3 = testharness.S3(b)
 	f.s3.CreateBucket("bench")
 	f.null = newNullS3(b)

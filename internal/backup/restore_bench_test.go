@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -22,8 +23,12 @@ import (
 // decompress into a temporary file, then pg_restore -j2) against
 // pg_restore -j2 from a local file written by pg_dump -Fc -Z0. The two
 // alternate for DRGUARD_BENCH_ROUNDS rounds (default 5), each into a new
-// database, and are compared by their medians; the fetch alone (everything
-// before pg_restore) is timed too. The target is a speed of at least 0.9×
+// database after a CHECKPOINT, in an order that rotates from round to
+// round, and are compared by their medians; the fetch alone (everything
+// before pg_restore, the temporary file's fdatasync included) is timed
+// too. DRGUARD_BENCH_RESTORE_VARIANTS=1 adds pg_restore from drguard's
+// file copied aside (no data offsets, long written back) and from the
+// fetched file once synced, with drguard's options. The target is a speed of at least 0.9×
 // the local pg_restore's. DRGUARD_BENCH_CPUPROFILE=FILE profiles the
 // drguard restores. Run it with -benchtime=1x.
 func BenchmarkRestore(b *testing.B) {
@@ -42,7 +47,7 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	dumpFile := filepath.Join(f.dir, "local.dump")
 	shell(b, fmt.Sprintf("%q -Fc -Z0 -d %q -f %q", pgDump, f.dsn, dumpFile))
-	svc, err := New(Options{Config: f.cfg, TempDir: f.dir, S3Client: func(context.Context, config.S3Target) (*s3.Client, error) {
+	svc, err := New(Options{Config: f.cfg, TempDir: f.dir, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), S3Client: func(context.Context, config.S3Target) (*s3.Client, error) {
 		return f.s3.NewClient(b), nil
 	}})
 	if err != nil {
@@ -62,28 +67,56 @@ func BenchmarkRestore(b *testing.B) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var local, drguard, fetch []time.Duration
-	n := 0
-	for range rounds {
-		n++
-		db := fmt.Sprintf("local_%d", n)
+	variants := os.Getenv("DRGUARD_BENCH_RESTORE_VARIANTS") != ""
+	aside := filepath.Join(f.dir, "aside.dump")
+	if variants {
+		copyFetched(b, svc, m, aside)
+	}
+	restoreInto := func(db string) string {
 		f.pg.CreateDB(db)
-		local = append(local, shell(b, fmt.Sprintf("%q -j 2 -d %q %q", pgRestore, f.pg.PrimaryDSN(db), dumpFile)))
-
-		db = fmt.Sprintf("drguard_%d", n)
-		f.pg.CreateDB(db)
-		start := time.Now()
-		if _, err := svc.Restore(context.Background(), RestoreOptions{Backup: "stored", Into: f.pg.PrimaryDSN(db), Jobs: 2}); err != nil {
+		// Each restore starts after a checkpoint, so that none pays for
+		// the previous one's dirty buffers.
+		if err := f.pg.Exec(context.Background(), f.dsn, "CHECKPOINT"); err != nil {
 			b.Fatal(err)
 		}
-		drguard = append(drguard, time.Since(start))
-
+		return f.pg.PrimaryDSN(db)
+	}
+	var local, drguard, fetch, asideRuns, syncedFetch, syncedRestore []time.Duration
+	contenders := []func(n int){
+		func(n int) {
+			dsn := restoreInto(fmt.Sprintf("local_%d", n))
+			local = append(local, shell(b, fmt.Sprintf("%q -j 2 -d %q %q", pgRestore, dsn, dumpFile)))
+		},
+		func(n int) {
+			dsn := restoreInto(fmt.Sprintf("drguard_%d", n))
+			start := time.Now()
+			if _, err := svc.Restore(context.Background(), RestoreOptions{Backup: "stored", Into: dsn, Jobs: 2}); err != nil {
+				b.Fatal(err)
+			}
+			drguard = append(drguard, time.Since(start))
+		},
+	}
+	if variants {
+		contenders = append(contenders, func(n int) {
+			dsn := restoreInto(fmt.Sprintf("aside_%d", n))
+			asideRuns = append(asideRuns, shell(b, fmt.Sprintf("%q -j 2 -d %q %q", pgRestore, dsn, aside)))
+		}, func(n int) {
+			fe, re := fetchSyncRestore(b, svc, m, pgRestore, restoreInto(fmt.Sprintf("synced_%d", n)))
+			syncedFetch, syncedRestore = append(syncedFetch, fe), append(syncedRestore, re)
+		})
+	}
+	for n := range rounds {
+		// The order rotates from round to round, so that no contender
+		// always follows the same one.
+		for i := range contenders {
+			contenders[(n+i)%len(contenders)](n + 1)
+		}
 		bk, _ := svc.Lookup("stored")
 		objs, err := svc.objects(context.Background(), bk)
 		if err != nil {
 			b.Fatal(err)
 		}
-		start = time.Now()
+		start := time.Now()
 		_, cleanup, err := svc.fetch(context.Background(), bk, objs, m)
 		fetch = append(fetch, time.Since(start))
 		cleanup()
@@ -108,6 +141,50 @@ func BenchmarkRestore(b *testing.B) {
 	fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "drguard restore -j2 (from S3)", d.Seconds(), drguard)
 	fmt.Printf("  %-44s %6.2fs  %6.1f MiB/s\n", "  of which the fetch (download … temp file)", fe.Seconds(), mib/fe.Seconds())
 	fmt.Printf("  %-44s %6.2fx (want >= 0.9: %s)\n\n", "speed, drguard vs local pg_restore", speed, verdict)
+	if variants {
+		fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "pg_restore -j2, drguard's file copied aside", median(asideRuns).Seconds(), asideRuns)
+		fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "fetch + fsync of the temporary file", median(syncedFetch).Seconds(), syncedFetch)
+		fmt.Printf("  %-44s %6.2fs  (runs %v)\n\n", "  then pg_restore -j2 (drguard's options)", median(syncedRestore).Seconds(), syncedRestore)
+	}
 	b.ReportMetric(speed, "speed_x_vs_pg_restore")
 	b.ReportMetric(fe.Seconds(), "fetch_s")
+}
+
+// copyFetched fetches m and copies the temporary file to dst, synced: a
+// file with drguard's content (no data offsets) whose writeback is done.
+func copyFetched(b *testing.B, svc *Service, m Manifest, dst string) {
+	b.Helper()
+	bk, _ := svc.Lookup("stored")
+	objs, err := svc.objects(context.Background(), bk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path, cleanup, err := svc.fetch(context.Background(), bk, objs, m)
+	defer cleanup()
+	if err != nil {
+		b.Fatal(err)
+	}
+	shell(b, fmt.Sprintf("cp %q %q && sync %q", path, dst, dst))
+}
+
+// fetchSyncRestore fetches m, fsyncs the temporary file, then runs
+// pg_restore -j2 from it into dsn with the options drguard's restore
+// gives it; it returns the time of the fetch with
+// the fsync and the time of pg_restore.
+func fetchSyncRestore(b *testing.B, svc *Service, m Manifest, pgRestore, dsn string) (time.Duration, time.Duration) {
+	b.Helper()
+	bk, _ := svc.Lookup("stored")
+	objs, err := svc.objects(context.Background(), bk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	path, cleanup, err := svc.fetch(context.Background(), bk, objs, m)
+	defer cleanup()
+	if err != nil {
+		b.Fatal(err)
+	}
+	shell(b, fmt.Sprintf("sync %q", path))
+	fe := time.Since(start)
+	return fe, shell(b, fmt.Sprintf("%q --exit-on-error --no-password -j 2 -d %q %q", pgRestore, dsn+"&application_name="+applicationName, path))
 }

@@ -181,9 +181,10 @@ func (x *execution) inject() bool {
 	return true
 }
 
-// injectStep runs one injection step with its timeout.
-func (x *execution) injectStep(st config.Step) store.DrillStep {
-	ds := store.DrillStep{Name: st.Name, Action: st.Action, StartedAt: x.r.now().UTC()}
+// injectStep runs one injection step with its timeout. The result is
+// named so that the deferred function's end time reaches the caller.
+func (x *execution) injectStep(st config.Step) (ds store.DrillStep) {
+	ds = store.DrillStep{Name: st.Name, Action: st.Action, StartedAt: x.r.now().UTC()}
 	defer func() { ds.EndedAt = x.r.now().UTC() }()
 	act, ok := x.r.o.Actions[st.Action]
 	if !ok {
