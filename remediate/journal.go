@@ -3,6 +3,9 @@ package remediate
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -204,4 +207,14 @@ func failureOf(o *outcome) string {
 		return store.FailureTimedOut
 	}
 	return o.failure
+}
+
+// LabelText writes labels as name="value", sorted by name, as reports and
+// post-mortems show them.
+func LabelText(ls map[string]string) string {
+	parts := make([]string, 0, len(ls))
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
+	}
+	return strings.Join(parts, ", ")
 }

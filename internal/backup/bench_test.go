@@ -249,14 +249,7 @@ func best(old, d time.Duration) time.Duration {
 // docs/benchmarks.md.
 func BenchmarkBackup(b *testing.B) {
 	f := newBenchFixture(b)
-	pgDump, err := findTool("", "pg_dump")
-	if err != nil {
-		b.Fatal(err)
-	}
-	pgRestore, err := findTool("", "pg_restore")
-	if err != nil {
-		b.Fatal(err)
-	}
+	pgDump, pgRestore := benchPGTools(b)
 	dumpFile := filepath.Join(f.dir, "local.dump")
 	cli := filepath.Join(f.dir, "drguard")
 	if out, err := exec.Command("go", "build", "-o", cli, "github.com/fruitfulplanet/drguard/cmd/drguard").CombinedOutput(); err != nil {
@@ -378,4 +371,19 @@ func report(b *testing.B, r benchResults, rounds int) {
 	b.ReportMetric(cliRSS, "cli_peak_rss_MiB")
 	b.ReportMetric(restore, "restore_x_vs_pg_restore")
 	b.ReportMetric(mb(r.raw)/lib.Seconds(), "backup_MiB/s")
+}
+
+// benchPGTools finds pg_dump and pg_restore for a benchmark's local
+// side-by-side runs.
+func benchPGTools(b *testing.B) (pgDump, pgRestore string) {
+	b.Helper()
+	pgDump, err := findTool("", "pg_dump")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pgRestore, err = findTool("", "pg_restore")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pgDump, pgRestore
 }

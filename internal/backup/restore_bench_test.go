@@ -33,14 +33,7 @@ import (
 // drguard restores. Run it with -benchtime=1x.
 func BenchmarkRestore(b *testing.B) {
 	f := newBenchFixture(b)
-	pgDump, err := findTool("", "pg_dump")
-	if err != nil {
-		b.Fatal(err)
-	}
-	pgRestore, err := findTool("", "pg_restore")
-	if err != nil {
-		b.Fatal(err)
-	}
+	pgDump, pgRestore := benchPGTools(b)
 	rounds := 5
 	if v, err := strconv.Atoi(os.Getenv("DRGUARD_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v

@@ -157,7 +157,7 @@ func (x *execution) inject() bool {
 			return false
 		}
 		x.r.o.Engine.Wake()
-		x.note("injected", "synthetic detection {%s} journaled as if the alert had fired (tabletop drill: the detection path is not exercised)", labelText(x.d.Inject.Labels))
+		x.note("injected", "synthetic detection {%s} journaled as if the alert had fired (tabletop drill: the detection path is not exercised)", remediate.LabelText(x.d.Inject.Labels))
 		return true
 	}
 	for _, st := range x.d.Inject.Steps {

@@ -67,7 +67,7 @@ func Preflight(ctx context.Context, o PreflightOptions, d config.Drill) []Row {
 		p.step(ctx, "inject", st, map[string]string{remediate.LabelDrill: d.Name}, "")
 	}
 	if d.Inject.Synthetic {
-		p.add(Row{Step: "inject", Check: "synthetic", Verdict: action.VerdictPass, Reason: fmt.Sprintf("a synthetic detection {%s} will be journaled; nothing is injected", labelText(d.Inject.Labels))})
+		p.add(Row{Step: "inject", Check: "synthetic", Verdict: action.VerdictPass, Reason: fmt.Sprintf("a synthetic detection {%s} will be journaled; nothing is injected", remediate.LabelText(d.Inject.Labels))})
 	}
 	for _, name := range d.AllPolicies() {
 		pol, ok := o.Config.Policy(name)

@@ -2,8 +2,6 @@ package drill
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -140,15 +138,6 @@ func orDash(s string) string {
 		return "–"
 	}
 	return s
-}
-
-// labelText writes labels as name="value", sorted.
-func labelText(ls map[string]string) string {
-	parts := make([]string, 0, len(ls))
-	for _, k := range slices.Sorted(maps.Keys(ls)) {
-		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // bound cuts s to what the journal keeps of an injection's output.

@@ -40,7 +40,7 @@ func incidentFindings(in Incident, f *findings) {
 	for _, e := range inc.Timeline {
 		switch e.Kind {
 		case "no_match":
-			f.failure(fmt.Sprintf("No policy matched incident %s: nothing was run (%s)", inc.ID, labelText(inc.Labels)),
+			f.failure(fmt.Sprintf("No policy matched incident %s: nothing was run (%s)", inc.ID, remediate.LabelText(inc.Labels)),
 				fmt.Sprintf("Write a policy for incident %s's alert (%s), or stop alerting on it", inc.ID, summary(inc)))
 		case "not_corroborated":
 			f.failure(fmt.Sprintf("Incident %s: %s", inc.ID, e.Message),
@@ -196,4 +196,4 @@ func statusUpdates(in Incident) (int, []string) {
 }
 
 // detailText writes an audit entry's detail, sorted.
-func detailText(d map[string]string) string { return labelText(d) }
+func detailText(d map[string]string) string { return remediate.LabelText(d) }

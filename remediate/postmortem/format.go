@@ -2,8 +2,6 @@ package postmortem
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,15 +106,6 @@ func excerpt(s string) string {
 		out += fmt.Sprintf("_(%d more lines in the journal)_\n", left)
 	}
 	return out
-}
-
-// labelText writes labels as name="value", sorted.
-func labelText(ls map[string]string) string {
-	parts := make([]string, 0, len(ls))
-	for _, k := range slices.Sorted(maps.Keys(ls)) {
-		parts = append(parts, fmt.Sprintf("%s=%q", k, ls[k]))
-	}
-	return strings.Join(parts, ", ")
 }
 
 // plural writes n with a noun, in the singular for one.

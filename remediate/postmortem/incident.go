@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/remediate"
 )
 
 // IncidentMarkdown writes an incident's post-mortem: the plan's template
@@ -60,7 +61,7 @@ func writeSummary(d *doc, in Incident) {
 		}
 	}
 	d.f("| Source | %s, fingerprint %s |\n", cell(inc.Source), cell(inc.Fingerprint))
-	d.f("| Labels | %s |\n", cell(labelText(inc.Labels)))
+	d.f("| Labels | %s |\n", cell(remediate.LabelText(inc.Labels)))
 	d.f("| Detected | %s |\n", ts(inc.FirstSeen))
 	d.f("| Resolved | %s |\n", ts(inc.ResolvedAt))
 	d.f("| Alert | %s, %s after the first |\n", cell(inc.AlertStatus), plural(inc.Repeats, "repeat"))

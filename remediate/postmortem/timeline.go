@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fruitfulplanet/drguard/internal/store"
+	"github.com/fruitfulplanet/drguard/remediate"
 )
 
 // entry is one dated line of a post-mortem's timeline.
@@ -134,7 +135,7 @@ func summary(inc store.Incident) string {
 	if s := strings.TrimSpace(strings.Join(parts, " ")); s != "" {
 		return s
 	}
-	return labelText(inc.Labels)
+	return remediate.LabelText(inc.Labels)
 }
 
 // kindText writes an event kind as words: "status_update" → "Status update".
