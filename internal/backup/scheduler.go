@@ -73,10 +73,13 @@ func (s *Service) refreshLoop(ctx context.Context, b config.Backup) {
 	}
 }
 
-// loop runs work whenever due() has passed, re-reading due at least every
-// refresh interval (a backup taken by the CLI or an action moves it).
+// loop runs work whenever due() has passed, re-reading due whenever the
+// scheduler's state changes (a restore test becomes due as soon as its
+// backup's first catalog read finds a backup) and at least every refresh
+// interval (a backup taken by the CLI or an action moves it).
 func (s *Service) loop(ctx context.Context, due func() time.Time, work func()) {
 	for {
+		changed := s.changes()
 		next := due()
 		wait := s.refresh
 		if !next.IsZero() {
@@ -94,9 +97,30 @@ func (s *Service) loop(ctx context.Context, due func() time.Time, work func()) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-changed:
+			t.Stop()
 		case <-t.C:
 		}
 	}
+}
+
+// changes returns a channel closed at the next change of the scheduler's
+// state.
+func (s *Service) changes() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// stateChanged wakes every loop waiting on changes; s.mu must be held.
+func (s *Service) stateChanged() {
+	if s.changed != nil {
+		close(s.changed)
+	}
+	s.changed = make(chan struct{})
 }
 
 // backupDue returns when b's next backup is due. While its state is
@@ -167,6 +191,7 @@ func (s *Service) scheduledBackup(ctx context.Context, b config.Backup) {
 	} else {
 		st.lastBackup, st.hasBackups, st.backupRetry = m.End, true, time.Time{}
 	}
+	s.stateChanged()
 	s.mu.Unlock()
 	if err != nil || s.journal == nil {
 		return
@@ -189,6 +214,7 @@ func (s *Service) scheduledTest(ctx context.Context, rt config.RestoreTest) {
 	if err != nil {
 		st.testRetry = s.now().Add(retryDelay(time.Duration(rt.Interval)))
 	}
+	s.stateChanged()
 }
 
 // state returns the scheduler state of a backup; s.mu must be held.
@@ -262,6 +288,7 @@ func (s *Service) refreshBackup(ctx context.Context, b config.Backup) error {
 	if last.End.After(st.lastTest) {
 		st.lastTest = last.End
 	}
+	s.stateChanged()
 	return nil
 }
 
@@ -273,6 +300,7 @@ func (s *Service) unreachable(b config.Backup, start time.Time, err error) {
 	now := s.now().UTC()
 	s.mu.Lock()
 	s.state(b.Name).backupRetry = now.Add(retryDelay(time.Duration(b.Interval)))
+	s.stateChanged()
 	s.mu.Unlock()
 	run := store.BackupRun{Backup: b.Name, Target: b.Target, Service: b.Service, Trigger: TriggerSchedule,
 		Start: start, End: now, Result: store.BackupFailed, Error: "cannot read the destination's catalog: " + err.Error()}

@@ -10,12 +10,13 @@ import (
 )
 
 // TestSchedulerRunsDueWorkOnce starts the scheduler on an empty bucket: it
-// takes a backup and runs the restore test at once. A restarted scheduler
-// rebuilds its state from object storage and takes nothing that is not due.
+// takes a backup and runs the restore test at once, without waiting for a
+// refresh of the catalog (an hour here). A restarted scheduler rebuilds
+// its state from object storage and takes nothing that is not due.
 func TestSchedulerRunsDueWorkOnce(t *testing.T) {
 	e := newEnv(t, "")
 	e.seed(e.source, time.Now())
-	e.svc.refresh = 100 * time.Millisecond
+	e.svc.refresh = time.Hour
 	ctx, cancel := context.WithCancel(e.ctx())
 	stopped := make(chan error, 1)
 	go func() { stopped <- e.svc.Run(ctx) }()
@@ -59,7 +60,7 @@ func TestSchedulerRunsDueWorkOnce(t *testing.T) {
 	}
 
 	e.svc = e.newService()
-	e.svc.refresh = 100 * time.Millisecond
+	e.svc.refresh = time.Hour
 	ctx, cancel = context.WithTimeout(e.ctx(), time.Second)
 	defer cancel()
 	if err := e.svc.Run(ctx); err != nil {

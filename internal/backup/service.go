@@ -95,6 +95,7 @@ type Service struct {
 	lastTest map[string]time.Time
 	running  map[string]bool // backups and restore tests in progress
 	sched    map[string]*schedState
+	changed  chan struct{} // closed and replaced when sched changes
 }
 
 // New returns a Service. It does no I/O: clients are created on first use.
