@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // dumpLike returns n bytes that compress like dump rows: repeated text
@@ -23,19 +22,38 @@ func dumpLike(n int) []byte {
 	return b.Bytes()[:n]
 }
 
-// decompress reads consecutive zstd frames as one stream, as restore does.
+// decompress decodes consecutive zstd frames as restore does.
 func decompress(t *testing.T, b []byte) []byte {
 	t.Helper()
-	zr, err := zstd.NewReader(bytes.NewReader(b), decoderOptions()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer zr.Close()
-	out, err := io.ReadAll(zr)
+	var out memFile
+	n, err := decodeFrames(&out, &shortReader{r: bytes.NewReader(b), max: 4096}, 2)
 	if err != nil {
 		t.Fatalf("decompress: %v", err)
 	}
-	return out
+	if n != int64(len(out.b)) {
+		t.Fatalf("decodeFrames says it wrote %d bytes; %d were written", n, len(out.b))
+	}
+	return out.b
+}
+
+// discardAt is io.Discard as an io.WriterAt.
+type discardAt struct{}
+
+func (discardAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// memFile is an io.WriterAt in memory, like a file that grows.
+type memFile struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if end := int(off) + len(p); end > len(m.b) {
+		m.b = append(m.b, make([]byte, end-len(m.b))...)
+	}
+	return copy(m.b[off:], p), nil
 }
 
 func TestCompressFramesRoundTrip(t *testing.T) {
@@ -95,7 +113,7 @@ func TestCompressFramesStopsReadingWhenWritesFail(t *testing.T) {
 	for _, okWrites := range []int{0, 1, 5} {
 		t.Run(fmt.Sprintf("after %d good writes", okWrites), func(t *testing.T) {
 			src := &endlessReader{data: dumpLike(chunk)}
-			dst := &failingWriter{ok: okWrites, err: full}
+			dst := newFailingWriter(okWrites, full)
 			err := compressFrames(dst, src, workers, chunk)
 			if !errors.Is(err, full) {
 				t.Fatalf("error = %v, want %v", err, full)
@@ -138,16 +156,24 @@ func (e *endlessReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// failingWriter accepts ok writes and fails every later one with err.
+// failingWriter accepts ok writes and fails every later one with err; it
+// is an io.Writer and an io.WriterAt, safe for concurrent use.
 type failingWriter struct {
-	ok  int
+	ok  atomic.Int64
 	err error
 }
 
+func newFailingWriter(ok int, err error) *failingWriter {
+	f := &failingWriter{err: err}
+	f.ok.Store(int64(ok))
+	return f
+}
+
 func (f *failingWriter) Write(p []byte) (int, error) {
-	if f.ok == 0 {
+	if f.ok.Add(-1) < 0 {
 		return 0, f.err
 	}
-	f.ok--
 	return len(p), nil
 }
+
+func (f *failingWriter) WriteAt(p []byte, _ int64) (int, error) { return f.Write(p) }

@@ -168,7 +168,7 @@ func (s *Service) stream(ctx context.Context, b config.Backup, key *Key, conn co
 			if err != nil {
 				return err
 			}
-			if err := compressFrames(countingWriter{enc, &compressed}, countingReader{stdout, &raw}, compressWorkers(), frameChunk); err != nil {
+			if err := compressFrames(countingWriter{enc, &compressed}, countingReader{stdout, &raw}, frameWorkers(), frameChunk); err != nil {
 				stopDump()
 				_ = cmd.Wait()
 				return err

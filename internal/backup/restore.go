@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
@@ -147,13 +146,9 @@ func (s *Service) fetch(ctx context.Context, b config.Backup, o *objectStore, m 
 	hash := sha256.New()
 	src := io.TeeReader(countingReader{body, &stored}, hash)
 	stop := progressLine(s.progress, "restore "+b.Name+"/"+m.ID, &stored, &raw)
-	// The writes to the file run behind decompression, on a goroutine of
-	// their own, each starting its writeback.
-	spool := newSpoolWriter(&writeBehind{f: f}, spoolChunk, spoolDepth)
-	err = decryptTo(countingWriter{spool, &raw}, src, key, associatedData(b.Name, m.ID))
-	if cerr := spool.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
+	// Each frame is written at its place by the goroutine that decoded it,
+	// starting its writeback.
+	err = decryptTo(writeBehind{f: f, n: &raw}, src, key, associatedData(b.Name, m.ID))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -189,30 +184,17 @@ type integrityReason struct{ msg string }
 
 func (e *integrityReason) Error() string { return e.msg }
 
-// decryptTo authenticates, decrypts and decompresses src into dst, then
-// reads src to its end so that every segment (the last, marked one
-// included) and every byte is authenticated and hashed.
-func decryptTo(dst io.Writer, src io.Reader, key *Key, aad []byte) error {
+// decryptTo authenticates, decrypts and decompresses src into dst (see
+// decodeFrames), then reads src to its end so
+// that every segment (the last, marked one included) and every byte is
+// authenticated and hashed.
+func decryptTo(dst io.WriterAt, src io.Reader, key *Key, aad []byte) error {
 	dec, err := key.decrypt(src, aad)
 	if err != nil {
 		return &integrityReason{"cannot read the encryption header: " + err.Error()}
 	}
-	zr, err := zstd.NewReader(dec, decoderOptions()...)
-	if err != nil {
+	if _, err := decodeFrames(dst, dec, frameWorkers()); err != nil {
 		return err
-	}
-	defer zr.Close()
-	var werr error
-	_, err = io.Copy(writerFunc(func(p []byte) (int, error) {
-		n, err := dst.Write(p)
-		werr = err
-		return n, err
-	}), zr)
-	switch {
-	case werr != nil:
-		return werr
-	case err != nil:
-		return &integrityReason{"authentication or decompression failed: " + err.Error()}
 	}
 	n, err := io.Copy(io.Discard, dec)
 	switch {
@@ -231,11 +213,3 @@ func decryptTo(dst io.Writer, src io.Reader, key *Key, aad []byte) error {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-// decoderOptions read a backup's consecutive zstd frames (compressFrames)
-// as one stream, decoding ahead on a second goroutine. The frames carry
-// no checksum (the AEAD authenticates every byte), and IgnoreChecksum
-// also spares the decoder hashing its output for none.
-func decoderOptions() []zstd.DOption {
-	return []zstd.DOption{zstd.WithDecoderConcurrency(2), zstd.WithDecoderLowmem(true), zstd.IgnoreChecksum(true)}
-}

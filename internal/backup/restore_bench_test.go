@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,10 +10,12 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sys/unix"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
@@ -23,14 +26,19 @@ import (
 // decompress into a temporary file, then pg_restore -j2) against
 // pg_restore -j2 from a local file written by pg_dump -Fc -Z0. The two
 // alternate for DRGUARD_BENCH_ROUNDS rounds (default 5), each into a new
-// database after a CHECKPOINT, in an order that rotates from round to
-// round, and are compared by their medians; the fetch alone (everything
-// before pg_restore, the temporary file's fdatasync included) is timed
-// too. DRGUARD_BENCH_RESTORE_VARIANTS=1 adds pg_restore from drguard's
-// file copied aside (no data offsets, long written back) and from the
-// fetched file once synced, with drguard's options. The target is a speed of at least 0.9×
-// the local pg_restore's. DRGUARD_BENCH_CPUPROFILE=FILE profiles the
-// drguard restores. Run it with -benchtime=1x.
+// database, in an order that rotates from round to round, and are
+// compared by their medians; the fetch alone (everything before
+// pg_restore, the temporary file's fdatasync included) is timed too.
+//
+// Before each contender the server checkpoints, the machine syncs, and
+// warmFreeMemory runs, so that none pays for another's dirty buffers,
+// dirty pages, or memory handed back to the hypervisor (see there;
+// DRGUARD_BENCH_NO_WARM=1 leaves it out).
+// DRGUARD_BENCH_RESTORE_VARIANTS=1 adds pg_restore from drguard's file
+// copied aside (no data offsets, long written back) and from the fetched
+// file once synced, with drguard's options. The target is a speed of at
+// least 0.9× the local pg_restore's. DRGUARD_BENCH_CPUPROFILE=FILE
+// profiles the drguard restores. Run it with -benchtime=1x.
 func BenchmarkRestore(b *testing.B) {
 	f := newBenchFixture(b)
 	pgDump, pgRestore := benchPGTools(b)
@@ -67,11 +75,14 @@ func BenchmarkRestore(b *testing.B) {
 	}
 	restoreInto := func(db string) string {
 		f.pg.CreateDB(db)
-		// Each restore starts after a checkpoint, so that none pays for
-		// the previous one's dirty buffers.
+		// Each restore starts after a checkpoint, with nothing left to
+		// write back (the bench server runs with fsync off) and with warm
+		// free memory.
 		if err := f.pg.Exec(context.Background(), f.dsn, "CHECKPOINT"); err != nil {
 			b.Fatal(err)
 		}
+		syscall.Sync()
+		warmFreeMemory(b, f.dir)
 		return f.pg.PrimaryDSN(db)
 	}
 	var local, drguard, fetch, asideRuns, syncedFetch, syncedRestore []time.Duration
@@ -109,6 +120,7 @@ func BenchmarkRestore(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		warmFreeMemory(b, f.dir)
 		start := time.Now()
 		_, cleanup, err := svc.fetch(context.Background(), bk, objs, m)
 		fetch = append(fetch, time.Since(start))
@@ -117,11 +129,7 @@ func BenchmarkRestore(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	median := func(d []time.Duration) time.Duration {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+	median := medianDuration
 	l, d, fe := median(local), median(drguard), median(fetch)
 	speed := l.Seconds() / d.Seconds()
 	verdict := "ok"
@@ -180,4 +188,93 @@ func fetchSyncRestore(b *testing.B, svc *Service, m Manifest, pgRestore, dsn str
 	shell(b, fmt.Sprintf("sync %q", path))
 	fe := time.Since(start)
 	return fe, shell(b, fmt.Sprintf("%q --exit-on-error --no-password -j 2 -d %q %q", pgRestore, dsn+"&application_name="+applicationName, path))
+}
+
+// warmFreeMemory writes a 1 GiB file and deletes it, unless
+// DRGUARD_BENCH_NO_WARM is set. On these VMs the guest hands free memory
+// back to the hypervisor a few seconds after it is freed (free page
+// reporting), and the first touch of such memory costs a fault on the
+// host: writing 248 MiB into new page cache took 0.06 s when memory had
+// just been freed and 0.37–0.56 s after three idle seconds, and restores
+// took either about 1.9 s or about 2.7 s depending on it
+// (docs/benchmarks.md). Memory freed just before a contender starts is
+// warm for the next seconds, the same for every contender.
+func warmFreeMemory(b *testing.B, dir string) {
+	b.Helper()
+	if os.Getenv("DRGUARD_BENCH_NO_WARM") != "" {
+		return
+	}
+	w, err := os.CreateTemp(dir, "warm-*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.Remove(w.Name())
+	defer w.Close()
+	buf := make([]byte, 1<<20)
+	for range 1024 {
+		if _, err := w.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode compares, side by side, the two ways a restore decodes a
+// backup's frames into its temporary file: decodeFrames (frames decoded
+// and written on every core) and decodeStream (one zstd stream, as
+// restores did before), on 256 MiB of dump-like text compressed by
+// compressFrames. They alternate for DRGUARD_BENCH_ROUNDS rounds (default
+// 5), each after warmFreeMemory, and are compared by their medians. Run
+// it with -benchtime=1x.
+func BenchmarkDecode(b *testing.B) {
+	rounds := 5
+	if v, err := strconv.Atoi(os.Getenv("DRGUARD_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
+	raw := dumpLike(256 << 20)
+	var compressed bytes.Buffer
+	if err := compressFrames(&compressed, bytes.NewReader(raw), frameWorkers(), frameChunk); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	into := func(decode func(f *os.File) error) time.Duration {
+		warmFreeMemory(b, dir)
+		f, err := os.CreateTemp(dir, "decode-*")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer os.Remove(f.Name())
+		defer f.Close()
+		start := time.Now()
+		if err := decode(f); err != nil {
+			b.Fatal(err)
+		}
+		if err := unix.Fdatasync(int(f.Fd())); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var frames, stream []time.Duration
+	for range rounds {
+		frames = append(frames, into(func(f *os.File) error {
+			_, err := decodeFrames(writeBehind{f: f, n: &counter{}}, bytes.NewReader(compressed.Bytes()), frameWorkers())
+			return err
+		}))
+		stream = append(stream, into(func(f *os.File) error {
+			return decodeStream(&offsetWriter{w: writeBehind{f: f, n: &counter{}}}, bytes.NewReader(compressed.Bytes()))
+		}))
+	}
+	fr, st := medianDuration(frames), medianDuration(stream)
+	mib := float64(len(raw)) / (1 << 20)
+	fmt.Printf("\ndecode of %.0f MiB (stored %.1f MiB) into a temporary file; medians of %d alternating rounds\n", mib, float64(compressed.Len())/(1<<20), rounds)
+	fmt.Printf("  %-34s %6.3fs %6.0f MiB/s (runs %v)\n", "frames on every core", fr.Seconds(), mib/fr.Seconds(), frames)
+	fmt.Printf("  %-34s %6.3fs %6.0f MiB/s (runs %v)\n", "one stream", st.Seconds(), mib/st.Seconds(), stream)
+	fmt.Printf("  %-34s %6.2fx\n\n", "speed-up", st.Seconds()/fr.Seconds())
+	b.ReportMetric(st.Seconds()/fr.Seconds(), "speedup_x")
+}
+
+// medianDuration returns the median of d.
+func medianDuration(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
