@@ -53,6 +53,7 @@ bench:
 	$(GO) test -run '^$$' -bench DetectionToFirstStep -benchtime 5x ./internal/app/
 	$(GO) test -run '^$$' -bench BenchmarkBackup -benchtime 1x -timeout 60m ./internal/backup/
 	$(GO) test -run '^$$' -bench BenchmarkRestore -benchtime 1x -timeout 60m ./internal/backup/
+	$(GO) test -run '^$$' -bench BenchmarkDecode -benchtime 1x ./internal/backup/
 
 ## fuzz: run every fuzz target (func FuzzXxx) for FUZZTIME (default 60s)
 ## each. make test runs only their seed corpora (testdata/fuzz/FuzzXxx).
