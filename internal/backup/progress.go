@@ -34,6 +34,19 @@ func (w countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// countingWriterAt counts what is written to w, from any number of
+// goroutines at once.
+type countingWriterAt struct {
+	w io.WriterAt
+	c *counter
+}
+
+func (w countingWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	n, err := w.w.WriteAt(p, off)
+	w.c.n.Add(int64(n))
+	return n, err
+}
+
 // progressLine rewrites one terminal line every second with what a run has
 // done so far, until stop is called.
 func progressLine(w io.Writer, label string, read, written *counter) (stop func()) {

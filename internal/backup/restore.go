@@ -10,8 +10,6 @@ import (
 	"os"
 	"strconv"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
 
@@ -146,9 +144,12 @@ func (s *Service) fetch(ctx context.Context, b config.Backup, o *objectStore, m 
 	hash := sha256.New()
 	src := io.TeeReader(countingReader{body, &stored}, hash)
 	stop := progressLine(s.progress, "restore "+b.Name+"/"+m.ID, &stored, &raw)
-	// Each frame is written at its place by the goroutine that decoded it,
-	// starting its writeback.
-	err = decryptTo(writeBehind{f: f, n: &raw}, src, key, associatedData(b.Name, m.ID))
+	// Each frame is written at its place by the goroutine that decoded it.
+	// The file is scratch and is not flushed: a restore that ends within
+	// the kernel's dirty expiry (30 s by default) removes it before any of
+	// it reaches the disk, and a larger one is written back as any large
+	// file is (flushing it first made restores slower; docs/benchmarks.md).
+	err = decryptTo(countingWriterAt{f, &raw}, src, key, associatedData(b.Name, m.ID))
 	stop()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -167,10 +168,6 @@ func (s *Service) fetch(ctx context.Context, b config.Backup, o *objectStore, m 
 		return "", cleanup, fail("sha256 of the object is %s, the manifest says %s", sum, m.SHA256)
 	case raw.n.Load() != m.Sizes.Raw:
 		return "", cleanup, fail("the dump has %d bytes, the manifest says %d", raw.n.Load(), m.Sizes.Raw)
-	}
-	// pg_restore starts on a file already written back (see writeBehind).
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return "", cleanup, fmt.Errorf("temporary file for the restore: %v", err)
 	}
 	if err := f.Close(); err != nil {
 		return "", cleanup, fmt.Errorf("temporary file for the restore: %v", err)
