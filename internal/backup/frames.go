@@ -15,9 +15,9 @@ import (
 // (docs/backups.md).
 const frameChunk = 1 << 20
 
-// frameWorkers is how many goroutines compress or decompress frames: one per CPU, at
-// most 4. Compression is the pipeline's largest CPU cost; pg_dump and the
-// server feeding it wait on I/O as much as on CPU.
+// frameWorkers is how many goroutines compress or decompress frames: one
+// per CPU, at most 4. Compression is the pipeline's largest CPU cost;
+// pg_dump and the server feeding it wait on I/O as much as on CPU.
 func frameWorkers() int {
 	return min(runtime.GOMAXPROCS(0), 4)
 }

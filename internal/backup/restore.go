@@ -182,9 +182,8 @@ type integrityReason struct{ msg string }
 func (e *integrityReason) Error() string { return e.msg }
 
 // decryptTo authenticates, decrypts and decompresses src into dst (see
-// decodeFrames), then reads src to its end so
-// that every segment (the last, marked one included) and every byte is
-// authenticated and hashed.
+// decodeFrames), then reads src to its end so that every segment (the
+// last, marked one included) and every byte is authenticated and hashed.
 func decryptTo(dst io.WriterAt, src io.Reader, key *Key, aad []byte) error {
 	dec, err := key.decrypt(src, aad)
 	if err != nil {
@@ -205,8 +204,3 @@ func decryptTo(dst io.WriterAt, src io.Reader, key *Key, aad []byte) error {
 	}
 	return nil
 }
-
-// writerFunc adapts a function to io.Writer.
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

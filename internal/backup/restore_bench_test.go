@@ -128,8 +128,7 @@ func BenchmarkRestore(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	median := medianDuration
-	l, d, fe := median(local), median(drguard), median(fetch)
+	l, d, fe := medianDuration(local), medianDuration(drguard), medianDuration(fetch)
 	speed := l.Seconds() / d.Seconds()
 	verdict := "ok"
 	if speed < 0.9 {
@@ -142,9 +141,9 @@ func BenchmarkRestore(b *testing.B) {
 	fmt.Printf("  %-44s %6.2fs  %6.1f MiB/s\n", "  of which the fetch (download … temp file)", fe.Seconds(), mib/fe.Seconds())
 	fmt.Printf("  %-44s %6.2fx (want >= 0.9: %s)\n\n", "speed, drguard vs local pg_restore", speed, verdict)
 	if variants {
-		fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "pg_restore -j2, drguard's file copied aside", median(asideRuns).Seconds(), asideRuns)
-		fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "fetch + fsync of the temporary file", median(syncedFetch).Seconds(), syncedFetch)
-		fmt.Printf("  %-44s %6.2fs  (runs %v)\n\n", "  then pg_restore -j2 (drguard's options)", median(syncedRestore).Seconds(), syncedRestore)
+		fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "pg_restore -j2, drguard's file copied aside", medianDuration(asideRuns).Seconds(), asideRuns)
+		fmt.Printf("  %-44s %6.2fs  (runs %v)\n", "fetch + fsync of the temporary file", medianDuration(syncedFetch).Seconds(), syncedFetch)
+		fmt.Printf("  %-44s %6.2fs  (runs %v)\n\n", "  then pg_restore -j2 (drguard's options)", medianDuration(syncedRestore).Seconds(), syncedRestore)
 	}
 	b.ReportMetric(speed, "speed_x_vs_pg_restore")
 	b.ReportMetric(fe.Seconds(), "fetch_s")
@@ -257,7 +256,7 @@ func BenchmarkDecode(b *testing.B) {
 			return err
 		}))
 		stream = append(stream, into(func(f *os.File) error {
-			return decodeStream(&offsetWriter{w: f}, bytes.NewReader(compressed.Bytes()))
+			return decodeStream(f, bytes.NewReader(compressed.Bytes()))
 		}))
 	}
 	fr, st := medianDuration(frames), medianDuration(stream)

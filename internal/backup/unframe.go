@@ -78,23 +78,12 @@ func decodeFrames(dst io.WriterAt, src io.Reader, workers int) (int64, error) {
 	case writeErr != nil:
 		return next, writeErr
 	case errors.Is(readErr, errAsStream):
-		w := &offsetWriter{w: dst, off: next}
+		w := io.NewOffsetWriter(dst, next)
 		err := decodeStream(w, io.MultiReader(bytes.NewReader(rest), br))
-		return w.off, err
+		written, _ := w.Seek(0, io.SeekCurrent) // relative to next
+		return next + written, err
 	}
 	return next, readErr
-}
-
-// offsetWriter writes to w sequentially from off.
-type offsetWriter struct {
-	w   io.WriterAt
-	off int64
-}
-
-func (o *offsetWriter) Write(p []byte) (int, error) {
-	n, err := o.w.WriteAt(p, o.off)
-	o.off += int64(n)
-	return n, err
 }
 
 // decodeStream decompresses src, zstd frames of any kind, into dst as one
@@ -223,3 +212,8 @@ func readFrame(br *bufio.Reader, buf []byte) ([]byte, int64, error) {
 	}
 	return buf, int64(size), nil
 }
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
