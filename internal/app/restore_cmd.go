@@ -13,7 +13,7 @@ func cmdRestore(ctx context.Context, args []string, io IO) int {
 	f := addBackupFlags(fs)
 	id := fs.String("backup", "latest", "backup ID to restore, or latest")
 	into := fs.String("into", "", "connection string of the destination database (it must exist and should be empty)")
-	jobs := fs.Int("jobs", 2, "pg_restore -j: parallel restore jobs")
+	jobs := fs.Int("jobs", 2, "parallel restore jobs: pg_restore -j, and the connections that load a large dump's rows")
 	noOwner := fs.Bool("no-owner", false, "restore without ownership and privileges (for a server without the original roles)")
 	timeout := fs.Duration("timeout", 6*time.Hour, "bound the whole restore")
 	if _, err := parse(fs, args); err != nil {

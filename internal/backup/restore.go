@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/fruitfulplanet/drguard/internal/config"
 )
@@ -35,7 +34,8 @@ type RestoreOptions struct {
 	// Into is the destination database's connection string. The database
 	// must exist; it should be empty.
 	Into string
-	// Jobs is pg_restore's -j (default 2).
+	// Jobs is pg_restore's -j, and the number of connections that load a
+	// large dump's rows (default 2).
 	Jobs int
 	// NoOwner restores without ownership and privileges (--no-owner
 	// --no-privileges), for a server that lacks the original roles.
@@ -44,8 +44,8 @@ type RestoreOptions struct {
 
 // Restore downloads a backup, authenticates all of it (sha256 of the
 // stored bytes and every AEAD segment) while decrypting and decompressing
-// it to a temporary file, and only then runs pg_restore -j N into the
-// destination. A tampered or truncated backup yields an *IntegrityError
+// it to a temporary file, and only then restores it into the destination
+// (pgRestore: pg_restore -j N, a large dump's rows over N connections). A tampered or truncated backup yields an *IntegrityError
 // before the destination is touched.
 func (s *Service) Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 	b, err := s.Lookup(o.Backup)
@@ -94,13 +94,12 @@ func (s *Service) restore(ctx context.Context, b config.Backup, o *objectStore, 
 		return err
 	}
 	s.log.Info("restore authenticated", "backup", b.Name, "id", m.ID, "raw_bytes", m.Sizes.Raw, "duration", s.now().Sub(start))
-	args := []string{"--exit-on-error", "--no-password", "-j", strconv.Itoa(jobs)}
+	opts := []string{"--exit-on-error", "--no-password"}
 	if noOwner {
-		args = append(args, "--no-owner", "--no-privileges")
+		opts = append(opts, "--no-owner", "--no-privileges")
 	}
-	cmd, stderr := toolCommand(ctx, pgRestore, into, append(args, path)...)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("restore %s/%s into %s: %w", b.Name, m.ID, into.describe(), toolError("pg_restore", err, stderr, into))
+	if err := s.pgRestore(ctx, pgRestore, path, m.Sizes.Raw, into, jobs, opts...); err != nil {
+		return fmt.Errorf("restore %s/%s into %s: %w", b.Name, m.ID, into.describe(), err)
 	}
 	return nil
 }

@@ -82,8 +82,11 @@ type Service struct {
 	s3Func     S3ClientFunc
 	now        func() time.Time
 	tempDir    string
-	refresh    time.Duration
-	progress   io.Writer
+	// splitMin is the size of a dump from which a restore loads the
+	// tables' rows itself (splitRestoreMin; tests lower it).
+	splitMin int64
+	refresh  time.Duration
+	progress io.Writer
 	// integrity checks a restored copy.
 	integrity IntegrityCheck
 
@@ -105,7 +108,7 @@ func New(o Options) (*Service, error) {
 	}
 	s := &Service{
 		cfg: o.Config, log: o.Logger, metrics: o.Metrics, objectives: o.Objectives, journal: o.Journal,
-		s3Func: o.S3Client, now: o.Now, tempDir: o.TempDir,
+		s3Func: o.S3Client, now: o.Now, tempDir: o.TempDir, splitMin: splitRestoreMin,
 		refresh: o.RefreshInterval, progress: o.Progress, integrity: o.Integrity,
 		clients: map[string]*s3.Client{}, lastTest: map[string]time.Time{}, running: map[string]bool{},
 	}

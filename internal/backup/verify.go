@@ -111,10 +111,8 @@ func (s *Service) restoreTest(ctx context.Context, rt config.RestoreTest, b conf
 		}
 	}()
 	into := scratch.with("dbname", db)
-	args := []string{"--exit-on-error", "--no-password", "--no-owner", "--no-privileges", "-j", fmt.Sprint(rt.Jobs), path}
-	cmd, stderr := toolCommand(ctx, pgRestore, into, args...)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("restore %s/%s into scratch database %s: %w", b.Name, m.ID, db, toolError("pg_restore", err, stderr, into))
+	if err := s.pgRestore(ctx, pgRestore, path, m.Sizes.Raw, into, rt.Jobs, "--exit-on-error", "--no-password", "--no-owner", "--no-privileges"); err != nil {
+		return fmt.Errorf("restore %s/%s into scratch database %s: %w", b.Name, m.ID, db, err)
 	}
 	cleanup()
 	v.Checks, err = s.integrityChecks(ctx, b.Target, into)

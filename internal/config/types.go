@@ -358,7 +358,8 @@ type RestoreTest struct {
 	// ScratchTarget is the postgres target on which the test creates
 	// (CREATE DATABASE) and drops a scratch database; required.
 	ScratchTarget string `yaml:"scratch_target" json:"scratch_target"`
-	// Jobs is pg_restore's -j (default 2).
+	// Jobs is pg_restore's -j, and the number of connections that load a
+	// large dump's rows (default 2).
 	Jobs int `yaml:"jobs" json:"jobs"`
 	// Timeout bounds one restore test (default 4h).
 	Timeout model.Duration `yaml:"timeout" json:"timeout"`
