@@ -34,6 +34,9 @@ import (
 // startTimeout bounds how long any component may take to become ready.
 const startTimeout = 60 * time.Second
 
+// attemptTimeout bounds one readiness check of a starting component.
+const attemptTimeout = 5 * time.Second
+
 // Need reports that the component named by what cannot be had, because of err.
 // Under CI=true it fails the test with what to install; otherwise it skips it.
 // Use what to say what to install, e.g. "prometheus (apt-get install prometheus)".
@@ -225,7 +228,11 @@ func waitReady(ctx context.Context, p *process, check func(context.Context) erro
 	defer cancel()
 	delay := 10 * time.Millisecond
 	for {
-		err := check(ctx)
+		// One attempt is bounded too, so that a port that accepts and
+		// never answers (someone else's) does not hide that p has exited.
+		actx, acancel := context.WithTimeout(ctx, attemptTimeout)
+		err := check(actx)
+		acancel()
 		if err == nil {
 			return nil
 		}

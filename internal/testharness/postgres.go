@@ -47,6 +47,7 @@ type PGOption func(*pgOptions)
 type pgOptions struct {
 	conf      []string
 	noReplica bool
+	port      int // the primary's first port; 0: a free one
 }
 
 // PGConf adds a setting to the primary's postgresql.conf (the replica copies
@@ -92,9 +93,12 @@ func Postgres(t testing.TB, opts ...PGOption) *PG {
 		SocketDir:      filepath.Join(root, "s"),
 		PrimaryLog:     filepath.Join(root, "primary.log"),
 		ReplicaLog:     filepath.Join(root, "replica.log"),
-		PrimaryPort:    FreePort(t),
+		PrimaryPort:    o.port,
 		t:              t,
 		user:           u,
+	}
+	if p.PrimaryPort == 0 {
+		p.PrimaryPort = FreePort(t)
 	}
 	dumpLogOnFailure(t, "postgres primary", p.PrimaryLog)
 	if err := os.Mkdir(p.SocketDir, 0o755); err != nil {
@@ -114,7 +118,7 @@ func Postgres(t testing.TB, opts ...PGOption) *PG {
 		t.Fatalf("testharness: %v", err)
 	}
 	t.Cleanup(p.stopAll)
-	p.StartPrimary()
+	p.primary = p.startNew("postgres primary", p.PrimaryDataDir, p.PrimaryLog, &p.PrimaryPort)
 	if o.noReplica {
 		return p
 	}
@@ -123,13 +127,14 @@ func Postgres(t testing.TB, opts ...PGOption) *PG {
 }
 
 // PrimaryDSN returns a connection URL for database db on the primary.
-func (p *PG) PrimaryDSN(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.PrimaryPort, db)
-}
+func (p *PG) PrimaryDSN(db string) string { return pgDSN(p.PrimaryPort, db) }
 
 // ReplicaDSN returns a connection URL for database db on the replica.
-func (p *PG) ReplicaDSN(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", p.ReplicaPort, db)
+func (p *PG) ReplicaDSN(db string) string { return pgDSN(p.ReplicaPort, db) }
+
+// pgDSN returns a connection URL for database db on the local port.
+func pgDSN(port int, db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", port, db)
 }
 
 // CreateDB creates database name on the primary and, when the replica is
@@ -212,20 +217,50 @@ func (p *PG) StartPrimary() {
 // startServer runs postgres -D dataDir and waits until dsn answers SELECT 1.
 func (p *PG) startServer(name, dataDir, logPath, dsn string) *process {
 	p.t.Helper()
+	proc, err := p.tryStart(name, dataDir, logPath, dsn)
+	if err != nil {
+		p.t.Fatalf("testharness: %s: %v", name, err)
+	}
+	return proc
+}
+
+// startNew starts a new server for the first time, on *port. A port that
+// FreePort found free may be taken by another process before postgres
+// binds it; the server then moves to another free port (the last "port ="
+// line of postgresql.conf wins) and starts again, up to three times.
+func (p *PG) startNew(name, dataDir, logPath string, port *int) *process {
+	p.t.Helper()
+	for try := 1; ; try++ {
+		proc, err := p.tryStart(name, dataDir, logPath, pgDSN(*port, "postgres"))
+		if err == nil {
+			return proc
+		}
+		if try == 3 || !strings.Contains(logTail(logPath, 10), "Address already in use") {
+			p.t.Fatalf("testharness: %s: %v", name, err)
+		}
+		*port = FreePort(p.t)
+		if err := appendLines(filepath.Join(dataDir, "postgresql.conf"), []string{"port = " + strconv.Itoa(*port)}); err != nil {
+			p.t.Fatalf("testharness: %v", err)
+		}
+	}
+}
+
+// tryStart runs postgres -D dataDir and waits until dsn answers SELECT 1.
+func (p *PG) tryStart(name, dataDir, logPath, dsn string) (*process, error) {
 	proc, err := startProcess(procSpec{name: name, bin: filepath.Join(p.BinDir, "postgres"),
 		args: []string{"-D", dataDir}, dir: dataDir, logPath: logPath, cred: p.user.cred,
 		env: []string{"HOME=" + p.user.home, "LC_ALL=C"}})
 	if err != nil {
-		p.t.Fatalf("testharness: %v", err)
+		return nil, err
 	}
 	err = waitReady(context.Background(), proc, func(ctx context.Context) error {
 		return p.Exec(ctx, dsn, "SELECT 1")
 	})
 	if err != nil {
 		proc.stop(syscall.SIGQUIT, 5*time.Second)
-		p.t.Fatalf("testharness: %s: %v", name, err)
+		return nil, err
 	}
-	return proc
+	return proc, nil
 }
 
 // replicaSQLUntil runs sql on the replica, then polls until check returns true.

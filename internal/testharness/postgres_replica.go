@@ -139,7 +139,7 @@ func (p *PG) startReplica() {
 		[]string{"port = " + strconv.Itoa(p.ReplicaPort)}); err != nil {
 		p.t.Fatalf("testharness: %v", err)
 	}
-	p.StartReplica()
+	p.replica = p.startNew("postgres replica", p.ReplicaDataDir, p.ReplicaLog, &p.ReplicaPort)
 	p.waitStreaming()
 }
 

@@ -2,6 +2,7 @@ package testharness
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 )
@@ -87,5 +88,24 @@ func TestPostgresPromote(t *testing.T) {
 	ctx := context.Background()
 	if err := pg.Exec(ctx, pg.ReplicaDSN("postgres"), "CREATE TABLE after_promote (id int)"); err != nil {
 		t.Fatalf("write on promoted replica: %v", err)
+	}
+}
+
+// TestPostgresMovesOffATakenPort starts the primary on a port that another
+// process holds, as when the port FreePort found is taken before postgres
+// binds it: the primary starts on another port.
+func TestPostgresMovesOffATakenPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	p := Postgres(t, NoReplica(), func(o *pgOptions) { o.port = taken })
+	if p.PrimaryPort == taken {
+		t.Fatalf("the primary claims port %d, which another process holds", taken)
+	}
+	if err := p.Exec(context.Background(), p.PrimaryDSN("postgres"), "SELECT 1"); err != nil {
+		t.Fatal(err)
 	}
 }
