@@ -45,8 +45,9 @@ type RestoreOptions struct {
 // Restore downloads a backup, authenticates all of it (sha256 of the
 // stored bytes and every AEAD segment) while decrypting and decompressing
 // it to a temporary file, and only then restores it into the destination
-// (pgRestore: pg_restore -j N, a large dump's rows over N connections). A tampered or truncated backup yields an *IntegrityError
-// before the destination is touched.
+// (pgRestore: pg_restore -j N, a large dump's rows over N connections). A
+// tampered or truncated backup yields an *IntegrityError before the
+// destination is touched.
 func (s *Service) Restore(ctx context.Context, o RestoreOptions) (Manifest, error) {
 	b, err := s.Lookup(o.Backup)
 	if err != nil {
