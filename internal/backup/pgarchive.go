@@ -39,7 +39,7 @@ type archiveEntry struct {
 	HasData   bool
 	Tag       string
 	Desc      string
-	Section   int // as written; see archive.phase for the effective one
+	Section   int // as written; archive.phases gives the effective one
 	Defn      string
 	CopyStmt  string
 	Namespace string
@@ -82,7 +82,6 @@ type archiveReader struct {
 	r       *bufio.Reader
 	pos     int64
 	intSize int
-	offSize int
 }
 
 // maxArchiveString bounds a string's length, against a corrupt length.
@@ -141,7 +140,7 @@ func (r *archiveReader) str() (s string, ok bool, err error) {
 	return string(b), true, nil
 }
 
-// strs reads n strings.
+// strs reads one string into each of dst, skipping it where dst is nil.
 func (r *archiveReader) strs(dst ...*string) error {
 	for _, d := range dst {
 		s, _, err := r.str()
@@ -171,7 +170,7 @@ func (r *archiveReader) header() (*archive, error) {
 		v[i] = b
 	}
 	a := &archive{Version: archiveVersion(v[0], v[1], v[2]), intSize: v[3], offSize: v[4]}
-	r.intSize, r.offSize = a.intSize, a.offSize
+	r.intSize = a.intSize
 	switch {
 	case a.Version < archiveVersion(1, 12, 0) || a.Version > archiveVersion(1, 15, 0):
 		return nil, fmt.Errorf("archive version %d.%d.%d is not supported", v[0], v[1], v[2])
@@ -287,7 +286,7 @@ func (a *archive) walkData(path string, visit func(id int, data io.Reader) error
 	if _, err := f.Seek(a.DataStart, io.SeekStart); err != nil {
 		return err
 	}
-	r := &archiveReader{r: bufio.NewReaderSize(f, 1<<20), pos: a.DataStart, intSize: a.intSize, offSize: a.offSize}
+	r := &archiveReader{r: bufio.NewReaderSize(f, 1<<20), pos: a.DataStart, intSize: a.intSize}
 	for {
 		typ, err := r.r.ReadByte()
 		if errors.Is(err, io.EOF) {
